@@ -1,0 +1,1 @@
+//! Make, verify and inspect gitfs images.

@@ -126,6 +126,7 @@ fn write_header(buf: &mut [u8; 32], kind: ObjectKind, len: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use alloc::string::ToString;
     use super::*;
 
     #[test]

@@ -137,7 +137,7 @@ mod tests {
         );
         assert_eq!(
             object_id(ObjectKind::Tree, b"").to_string(),
-            "4b825dc642cb6eb9a060e642bfd8ba373b4b8f8b"
+            "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
         );
     }
 

@@ -6,6 +6,7 @@
 
 extern crate alloc;
 
+pub mod delta;
 mod oid;
 
 pub use oid::{object_id, ObjectId, ObjectKind};

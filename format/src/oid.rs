@@ -126,8 +126,8 @@ fn write_header(buf: &mut [u8; 32], kind: ObjectKind, len: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use alloc::string::ToString;
     use super::*;
+    use alloc::string::ToString;
 
     #[test]
     fn empty_blob_and_tree_ids_match_git() {

@@ -1,1 +1,23 @@
-//! QEMU harness for the gitfs unikernel.
+//! QEMU harness for the gitfs unikernel: finds or builds the loader and kernel images,
+//! assembles the QEMU command line, boots, drives the serial console and stops cleanly.
+//!
+//! ```no_run
+//! use gitfs_qemu::{Vm, VmConfig, Exit};
+//! let mut vm = Vm::boot(&VmConfig::default())?;
+//! assert_eq!(vm.request("ping")?, "pong");
+//! assert_eq!(vm.stop()?, Exit::Success);
+//! # Ok::<(), gitfs_qemu::Error>(())
+//! ```
+
+pub mod accel;
+pub mod artifacts;
+pub mod cmdline;
+pub mod console;
+pub mod error;
+pub mod vm;
+
+pub use accel::{Accel, AccelMode};
+pub use artifacts::Artifacts;
+pub use console::Console;
+pub use error::{Error, Result};
+pub use vm::{run_interactive, Exit, Freq, Vm, VmConfig};

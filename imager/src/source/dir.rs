@@ -1,0 +1,216 @@
+//! A plain directory as Git would store it with `git add -A && git commit`:
+//! modes 100644/100755/120000/40000, symlinks not followed, `.git` left out,
+//! empty directories dropped, names kept as bytes. The commit is synthesised
+//! deterministically (fixed identity and message, date from options).
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use gitfs_format::{object_id, ObjectId, ObjectKind};
+
+use super::{walk, Snapshot, SourceError, SourceOptions};
+
+const IDENTITY: &str = "gitfs <gitfs@localhost>";
+const MESSAGE: &str = "gitfs snapshot of a directory\n";
+
+pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, SourceError> {
+    let date = commit_date(opts)?;
+    let mut files = Vec::new();
+    let shape = scan(root, &mut files)?;
+    let blobs = hash_files(&files)?;
+
+    let mut store: HashMap<ObjectId, (ObjectKind, Vec<u8>)> = HashMap::new();
+    let mut blob_ids = Vec::with_capacity(blobs.len());
+    for data in blobs {
+        let id = object_id(ObjectKind::Blob, &data);
+        blob_ids.push(id);
+        store.entry(id).or_insert((ObjectKind::Blob, data));
+    }
+    let tree = match build_tree(&shape, &blob_ids, &mut store) {
+        Some(id) => id,
+        // Nothing to store: Git's empty tree, as `git write-tree` gives for an empty index.
+        None => {
+            let id = object_id(ObjectKind::Tree, b"");
+            store.insert(id, (ObjectKind::Tree, Vec::new()));
+            id
+        }
+    };
+    let commit = format!(
+        "tree {tree}\nauthor {IDENTITY} {date} +0000\ncommitter {IDENTITY} {date} +0000\n\n{MESSAGE}"
+    )
+    .into_bytes();
+    let commit_id = object_id(ObjectKind::Commit, &commit);
+    let objects = walk::collect((commit_id, commit), tree, |id| {
+        store.remove(&id).ok_or_else(|| SourceError::Git {
+            message: format!("internal: object {id} missing from the directory store"),
+            source: None,
+        })
+    })?;
+    Ok(Snapshot {
+        commit: commit_id,
+        tree,
+        rev: root.display().to_string(),
+        objects,
+    })
+}
+
+fn commit_date(opts: &SourceOptions) -> Result<i64, SourceError> {
+    if let Some(d) = opts.date {
+        return Ok(d);
+    }
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v.trim().parse().map_err(|_| SourceError::BadDate(v)),
+        Err(_) => Ok(0),
+    }
+}
+
+/// A directory's entries, with files as indexes into the flat file list.
+struct Dir {
+    entries: Vec<(Vec<u8>, Node)>,
+}
+
+enum Node {
+    File { index: usize, exec: bool },
+    Symlink(Vec<u8>),
+    Dir(Dir),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads the directory shape (not file contents), entries in Git tree order.
+fn scan(dir: &Path, files: &mut Vec<PathBuf>) -> Result<Dir, SourceError> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        if name.as_bytes() == b".git" {
+            continue;
+        }
+        let path = entry.path();
+        let ft = entry.file_type().map_err(io_err(&path))?;
+        let node = if ft.is_symlink() {
+            let target = fs::read_link(&path).map_err(io_err(&path))?;
+            Node::Symlink(target.as_os_str().as_bytes().to_vec())
+        } else if ft.is_dir() {
+            Node::Dir(scan(&path, files)?)
+        } else if ft.is_file() {
+            let mode = entry.metadata().map_err(io_err(&path))?.permissions().mode();
+            files.push(path);
+            Node::File {
+                index: files.len() - 1,
+                exec: mode & 0o111 != 0,
+            }
+        } else {
+            // Sockets, FIFOs, devices: Git does not track them either.
+            continue;
+        };
+        entries.push((name.as_bytes().to_vec(), node));
+    }
+    entries.sort_by(|a, b| tree_order(&a.0, matches!(a.1, Node::Dir(_)), &b.0, matches!(b.1, Node::Dir(_))));
+    Ok(Dir { entries })
+}
+
+/// Git's tree entry order: names compared bytewise, a directory as if it ended in '/'.
+fn tree_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> std::cmp::Ordering {
+    let a_key = a.iter().chain(if a_dir { &b"/"[..] } else { &b""[..] });
+    let b_key = b.iter().chain(if b_dir { &b"/"[..] } else { &b""[..] });
+    a_key.cmp(b_key)
+}
+
+/// Reads every file, on all cores: returns contents in `files` order.
+fn hash_files(files: &[PathBuf]) -> Result<Vec<Vec<u8>>, SourceError> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<Vec<u8>>>> = Mutex::new(vec![None; files.len()]);
+    let first_err: Mutex<Option<SourceError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= files.len() {
+                    break;
+                }
+                match fs::read(&files[i]) {
+                    Ok(data) => {
+                        if let Ok(mut o) = out.lock() {
+                            o[i] = Some(data);
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(mut slot) = first_err.lock() {
+                            slot.get_or_insert(io_err(&files[i])(e));
+                        }
+                        // Stop every worker early.
+                        next.store(files.len(), Ordering::Relaxed);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_err.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let out = out.into_inner().unwrap_or_default();
+    out.into_iter()
+        .zip(files)
+        .map(|(data, path)| {
+            data.ok_or_else(|| SourceError::Io {
+                path: path.clone(),
+                source: std::io::Error::other("file was not read"),
+            })
+        })
+        .collect()
+}
+
+/// Builds the tree objects bottom-up into `store`; `None` for a directory with no
+/// file below it (Git does not store empty trees).
+fn build_tree(
+    dir: &Dir,
+    blob_ids: &[ObjectId],
+    store: &mut HashMap<ObjectId, (ObjectKind, Vec<u8>)>,
+) -> Option<ObjectId> {
+    let mut data = Vec::new();
+    for (name, node) in &dir.entries {
+        let (mode, id): (&[u8], ObjectId) = match node {
+            Node::File { index, exec } => {
+                (if *exec { b"100755" } else { b"100644" }, blob_ids[*index])
+            }
+            Node::Symlink(target) => {
+                let id = object_id(ObjectKind::Blob, target);
+                store
+                    .entry(id)
+                    .or_insert_with(|| (ObjectKind::Blob, target.clone()));
+                (b"120000", id)
+            }
+            Node::Dir(sub) => match build_tree(sub, blob_ids, store) {
+                Some(id) => (walk::MODE_TREE, id),
+                None => continue,
+            },
+        };
+        data.extend_from_slice(mode);
+        data.push(b' ');
+        data.extend_from_slice(name);
+        data.push(0);
+        data.extend_from_slice(id.as_bytes());
+    }
+    if data.is_empty() {
+        return None;
+    }
+    let id = object_id(ObjectKind::Tree, &data);
+    store.entry(id).or_insert((ObjectKind::Tree, data));
+    Some(id)
+}

@@ -1,0 +1,85 @@
+//! A Git repository on disk (work tree or bare), read with gix.
+
+use std::path::Path;
+
+use gitfs_format::{ObjectId, ObjectKind};
+
+use super::error::root_cause;
+use super::{walk, Snapshot, SourceError, SourceOptions};
+
+pub(crate) fn load(path: &Path, opts: &SourceOptions) -> Result<Snapshot, SourceError> {
+    let repo = open(path)?;
+    let rev = opts.rev.as_deref().unwrap_or("HEAD");
+    snapshot(&repo, rev)
+}
+
+pub(crate) fn open(path: &Path) -> Result<gix::Repository, SourceError> {
+    // Isolated: the snapshot must not depend on the user's or system's Git config.
+    let mut repo = gix::open_opts(path, gix::open::Options::isolated()).map_err(|e| {
+        SourceError::Git {
+            message: format!("cannot open repository {}: {}", path.display(), root_cause(&e)),
+            source: Some(Box::new(e)),
+        }
+    })?;
+    // Trees and blobs are each read once; a pack cache speeds up delta chains.
+    repo.object_cache_size_if_unset(32 * 1024 * 1024);
+    Ok(repo)
+}
+
+/// Resolves `rev` (anything gix rev-parse takes; tags peeled) to a commit and
+/// collects its tree.
+pub(crate) fn snapshot(repo: &gix::Repository, rev: &str) -> Result<Snapshot, SourceError> {
+    let id = repo
+        .rev_parse_single(rev)
+        .map_err(|_| SourceError::UnknownRevision(rev.to_string()))?;
+    let object = id
+        .object()
+        .map_err(|e| SourceError::git(format!("cannot read {rev}"), e))?;
+    let commit = object
+        .peel_to_kind(gix::object::Kind::Commit)
+        .map_err(|_| SourceError::NotACommit {
+            rev: rev.to_string(),
+        })?;
+    commit_snapshot(repo, commit.id, commit.data.clone(), rev)
+}
+
+/// Collects the snapshot of commit `id` whose raw data is `data`.
+pub(crate) fn commit_snapshot(
+    repo: &gix::Repository,
+    id: gix::ObjectId,
+    data: Vec<u8>,
+    rev: &str,
+) -> Result<Snapshot, SourceError> {
+    let tree = gix::objs::CommitRefIter::from_bytes(&data)
+        .tree_id()
+        .map_err(|e| SourceError::git(format!("malformed commit {id}"), e))?;
+    let commit = oid(&id)?;
+    let tree = oid(&tree)?;
+    let objects = walk::collect((commit, data), tree, |want| {
+        let gid = gix::ObjectId::Sha1(*want.as_bytes());
+        let obj = repo.find_object(gid).map_err(|e| SourceError::Git {
+            message: format!("object {want} is missing: {}", root_cause(&e)),
+            source: Some(Box::new(e)),
+        })?;
+        let kind = match obj.kind {
+            gix::object::Kind::Commit => ObjectKind::Commit,
+            gix::object::Kind::Tree => ObjectKind::Tree,
+            gix::object::Kind::Blob => ObjectKind::Blob,
+            gix::object::Kind::Tag => ObjectKind::Tag,
+        };
+        Ok((kind, obj.detach().data))
+    })?;
+    Ok(Snapshot {
+        commit,
+        tree,
+        rev: rev.to_string(),
+        objects,
+    })
+}
+
+fn oid(id: &gix::oid) -> Result<ObjectId, SourceError> {
+    ObjectId::from_slice(id.as_bytes()).ok_or_else(|| SourceError::Git {
+        message: format!("object id {id} is not SHA-1 (SHA-256 repositories are not supported)"),
+        source: None,
+    })
+}

@@ -1,0 +1,176 @@
+//! `imager make` against stock git: trees, files, listings, PACK/IDX, verify.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use common::*;
+
+fn make(source: &Path, image: &Path, extra: &[&str]) {
+    let out = imager()
+        .arg("make")
+        .arg(source)
+        .arg(image)
+        .arg("--quiet")
+        .args(extra)
+        .output()
+        .expect("run imager");
+    assert!(out.status.success(), "make failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn info_json(image: &Path) -> serde_json::Value {
+    let out = imager().arg("info").arg(image).arg("--json").output().expect("run imager");
+    assert!(out.status.success(), "info failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("info --json is JSON")
+}
+
+fn ok_stdout(args: &[&OsStr]) -> Vec<u8> {
+    let out = run_imager(args);
+    assert!(out.status.success(), "imager {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Every check that has git as the oracle, for an image of `tree_ish` in `repo`.
+fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
+    let info = info_json(image);
+    let tree = git_str(repo, &["rev-parse", &format!("{tree_ish}^{{tree}}")]);
+    assert_eq!(info["tree"].as_str(), Some(tree.as_str()), "root tree id");
+
+    // ls -r has exactly git ls-tree -r's format.
+    let ls = ok_stdout(&[OsStr::new("ls"), image.as_os_str(), OsStr::new("-r")]);
+    let expected = git(repo, &["ls-tree", "-r", tree_ish]);
+    assert_eq!(String::from_utf8_lossy(&ls), String::from_utf8_lossy(&expected));
+
+    // Every file's bytes equal git's blob.
+    let listing = git(repo, &["ls-tree", "-r", "-z", tree_ish]);
+    let mut files = 0;
+    for rec in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        let tab = rec.iter().position(|&b| b == b'\t').expect("tab");
+        let meta = std::str::from_utf8(&rec[..tab]).expect("ascii");
+        let path = std::str::from_utf8(&rec[tab + 1..]).expect("utf-8 path");
+        let mut parts = meta.split(' ');
+        let (_mode, kind, id) = (parts.next().expect("mode"), parts.next().expect("kind"), parts.next().expect("id"));
+        if kind != "blob" {
+            continue;
+        }
+        let got = ok_stdout(&[OsStr::new("cat"), image.as_os_str(), OsStr::new(path)]);
+        assert_eq!(got, git(repo, &["cat-file", "blob", id]), "content of {path}");
+        files += 1;
+    }
+    assert!(files > 40, "only {files} files checked");
+
+    // The PACK passes git index-pack --strict and gives our IDX byte for byte.
+    let bytes = std::fs::read(image).expect("read image");
+    assert_eq!(bytes.len() % 4096, 0);
+    let ((po, pl), (io, il)) = sections(&bytes);
+    assert_eq!((po % 4096, io % 4096), (0, 0));
+    let check = work.join("check.git");
+    if !check.exists() {
+        git(work, &["init", "-q", "--bare", "check.git"]);
+    }
+    let pack = work.join("x.pack");
+    let idx = work.join("x.idx");
+    let _ = std::fs::remove_file(&idx);
+    std::fs::write(&pack, &bytes[po..po + pl]).expect("write pack");
+    git(&check, &["index-pack", "--strict", "-o", idx.to_str().expect("utf-8"), pack.to_str().expect("utf-8")]);
+    assert!(std::fs::read(&idx).expect("git idx") == bytes[io..io + il], "IDX differs from git's");
+
+    // verify passes and names the commit.
+    let v = ok_stdout(&[OsStr::new("verify"), image.as_os_str()]);
+    let commit = info["commit"].as_str().expect("commit").to_string();
+    assert!(String::from_utf8_lossy(&v).contains(&commit));
+}
+
+#[test]
+fn git_repositories_match_git() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = make_repo(tmp.path());
+    for (i, rev) in ["HEAD", "HEAD~1", "v-first", "main"].into_iter().enumerate() {
+        let image = tmp.path().join(format!("img{i}"));
+        make(&repo, &image, &["--rev", rev]);
+        check_against_git(&repo, &image, rev, tmp.path());
+        let info = info_json(&image);
+        assert_eq!(info["commit"].as_str(), Some(git_str(&repo, &["rev-parse", &format!("{rev}^{{commit}}")]).as_str()));
+    }
+    // Default revision is HEAD; file:// works like a path.
+    let a = tmp.path().join("default.img");
+    make(&repo, &a, &[]);
+    let b = tmp.path().join("url.img");
+    make(Path::new(&format!("file://{}", repo.display())), &b, &["--rev", "HEAD"]);
+    assert_eq!(info_json(&a)["tree"], info_json(&b)["tree"]);
+}
+
+#[test]
+fn directory_matches_git_write_tree() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("dir");
+    std::fs::create_dir_all(dir.join("empty/dirs/are/skipped")).expect("mkdir");
+    fill_tree(&dir, 7, 0);
+    let image = tmp.path().join("dir.img");
+    make(&dir, &image, &["--date", "2024-01-02T03:04:05Z"]);
+
+    let copy = tmp.path().join("copy");
+    let status = std::process::Command::new("cp").arg("-a").arg(&dir).arg(&copy).status().expect("cp");
+    assert!(status.success());
+    git(&copy, &["init", "-q"]);
+    git(&copy, &["add", "-A"]);
+    let tree = git_str(&copy, &["write-tree"]);
+    assert_eq!(info_json(&image)["tree"].as_str(), Some(tree.as_str()));
+    // Use the copy's repository as the oracle for the synthesised tree.
+    check_against_git(&copy, &image, &tree, tmp.path());
+}
+
+#[test]
+fn same_input_gives_identical_images() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = make_repo(tmp.path());
+    let a = tmp.path().join("a.img");
+    let b = tmp.path().join("b.img");
+    make(&repo, &a, &[]);
+    make(&repo, &b, &[]);
+    assert!(std::fs::read(&a).expect("a") == std::fs::read(&b).expect("b"));
+    // Also for a directory with a date from SOURCE_DATE_EPOCH.
+    let dir = tmp.path().join("dir");
+    fill_tree(&dir, 3, 1);
+    for name in ["c.img", "d.img"] {
+        let out = imager()
+            .env("SOURCE_DATE_EPOCH", "1234567890")
+            .args([OsStr::new("make"), dir.as_os_str(), tmp.path().join(name).as_os_str(), OsStr::new("-q")])
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+    }
+    assert!(std::fs::read(tmp.path().join("c.img")).expect("c") == std::fs::read(tmp.path().join("d.img")).expect("d"));
+}
+
+#[test]
+fn flipped_bytes_fail_verify() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = make_repo(tmp.path());
+    let image = tmp.path().join("good.img");
+    make(&repo, &image, &[]);
+    let good = std::fs::read(&image).expect("read");
+    let ((po, pl), (io, il)) = sections(&good);
+    let bad = tmp.path().join("bad.img");
+    let mut rng = Rng(99);
+    for n in 0..200 {
+        // Half in the PACK, half in the IDX, plus both ends of each.
+        let pos = match n {
+            0 => po,
+            1 => po + pl - 1,
+            2 => io,
+            3 => io + il - 1,
+            _ if n % 2 == 0 => po + (rng.next() as usize) % pl,
+            _ => io + (rng.next() as usize) % il,
+        };
+        let mut img = good.clone();
+        img[pos] ^= 1 << (rng.next() % 8);
+        std::fs::write(&bad, &img).expect("write");
+        let out = run_imager(&[OsStr::new("verify"), bad.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "flip at {pos} (PACK {po}+{pl}, IDX {io}+{il}) not detected");
+        assert!(!err.contains("panicked"), "panic at {pos}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one-line error: {err}");
+    }
+}

@@ -1,0 +1,225 @@
+//! The request loop: reads request lines, answers each with one line.
+
+use std::io::{self, BufRead, Write};
+use std::time::Instant;
+
+use gitfs_format::BlockDevice;
+
+use crate::protocol::{self, Request, HELP};
+
+/// Size of the reads behind `blkread` (one device request each on a virtio disk).
+const READ_CHUNK: usize = 256 * 1024;
+/// Largest `blkbench` request size.
+const MAX_BENCH_REQ_KIB: u64 = 2048;
+
+/// The first line the application prints once it serves requests.
+pub fn ready_line(version: &str, boot_ms: Option<u64>, disk_bytes: Option<u64>) -> String {
+    let mut s = format!("gitfs ready version={version}");
+    if let Some(ms) = boot_ms {
+        s.push_str(&format!(" boot_ms={ms}"));
+    }
+    match disk_bytes {
+        Some(n) => s.push_str(&format!(" disk_bytes={n}")),
+        None => s.push_str(" disk=none"),
+    }
+    s
+}
+
+/// What the caller does after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop with this exit status.
+    Exit(i32),
+}
+
+/// Serves requests against an optional disk.
+pub struct Service<D> {
+    disk: Option<D>,
+    /// Why there is no disk, for the error answers.
+    no_disk: String,
+}
+
+impl<D: BlockDevice> Service<D> {
+    pub fn new(disk: Option<D>, no_disk_reason: &str) -> Self {
+        Self { disk, no_disk: no_disk_reason.to_string() }
+    }
+
+    /// Answers requests from `input` until `quit`, `fail` or end of input (status 0).
+    pub fn run(&mut self, input: impl BufRead, out: &mut impl Write) -> io::Result<i32> {
+        for line in input.split(b'\n') {
+            let line = line?;
+            let line = String::from_utf8_lossy(&line);
+            if let Flow::Exit(code) = self.handle(&line, out)? {
+                return Ok(code);
+            }
+        }
+        Ok(0)
+    }
+
+    /// Answers one request line; the answer ends with a newline and is flushed.
+    pub fn handle(&mut self, line: &str, out: &mut impl Write) -> io::Result<Flow> {
+        let flow = match protocol::parse(line) {
+            Ok(None) => return Ok(Flow::Continue),
+            Ok(Some(req)) => match self.answer(req) {
+                Ok((text, flow)) => {
+                    writeln!(out, "{text}")?;
+                    flow
+                }
+                Err(msg) => {
+                    writeln!(out, "error: {msg}")?;
+                    Flow::Continue
+                }
+            },
+            Err(e) => {
+                writeln!(out, "error: {e}")?;
+                Flow::Continue
+            }
+        };
+        out.flush()?;
+        Ok(flow)
+    }
+
+    fn answer(&mut self, req: Request) -> Result<(String, Flow), String> {
+        let go = |s: String| Ok((s, Flow::Continue));
+        match req {
+            Request::Ping => go("pong".into()),
+            Request::Echo(text) => go(text),
+            Request::Help => go(HELP.into()),
+            Request::Quit => Ok(("bye".into(), Flow::Exit(0))),
+            Request::Fail => Ok(("failing on request".into(), Flow::Exit(1))),
+            Request::BlkInfo => go(format!("disk bytes={}", self.disk()?.len())),
+            Request::BlkRead { offset, len } => {
+                let digest = self.sha1_range(offset, len)?;
+                go(format!("blkread offset={offset} len={len} sha1={digest}"))
+            }
+            Request::BlkHex { offset, len } => {
+                let mut buf = vec![0u8; len as usize];
+                self.read(offset, &mut buf)?;
+                go(format!("blkhex offset={offset} len={len} hex={}", protocol::hex(&buf)))
+            }
+            Request::BlkBench { mib, req_kib } => self.bench(mib, req_kib).map(|s| (s, Flow::Continue)),
+        }
+    }
+
+    fn disk(&mut self) -> Result<&mut D, String> {
+        let reason = &self.no_disk;
+        self.disk.as_mut().ok_or_else(|| format!("no disk: {reason}"))
+    }
+
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
+        let disk = self.disk()?;
+        let len = disk.len();
+        disk.read_at(offset, buf).map_err(|e| {
+            format!("read of {} bytes at {offset} (disk has {len}): {e}", buf.len())
+        })
+    }
+
+    fn sha1_range(&mut self, offset: u64, len: u64) -> Result<String, String> {
+        let disk_len = self.disk()?.len();
+        if offset.checked_add(len).is_none_or(|end| end > disk_len) {
+            return Err(format!("range {offset}+{len} is past the end of the disk ({disk_len} bytes)"));
+        }
+        let mut hasher = sha1_smol::Sha1::new();
+        let mut buf = vec![0u8; READ_CHUNK.min(len as usize)];
+        let mut pos = offset;
+        while pos < offset + len {
+            let n = (offset + len - pos).min(READ_CHUNK as u64) as usize;
+            self.read(pos, &mut buf[..n])?;
+            hasher.update(&buf[..n]);
+            pos += n as u64;
+        }
+        Ok(hasher.digest().to_string())
+    }
+
+    /// Sequential reads of `req_kib` KiB, wrapping at the end of the disk.
+    fn bench(&mut self, mib: u64, req_kib: u64) -> Result<String, String> {
+        if req_kib == 0 || req_kib > MAX_BENCH_REQ_KIB {
+            return Err(format!("REQ_KIB must be 1..={MAX_BENCH_REQ_KIB}"));
+        }
+        let req = req_kib * 1024;
+        let disk_len = self.disk()?.len();
+        if req > disk_len {
+            return Err(format!("request of {req} bytes is larger than the disk ({disk_len})"));
+        }
+        let total = mib.checked_mul(1 << 20).ok_or("MIB too large")?;
+        let mut buf = vec![0u8; req as usize];
+        let mut done = 0u64;
+        let mut pos = 0u64;
+        let start = Instant::now();
+        while done < total {
+            if pos + req > disk_len {
+                pos = 0;
+            }
+            self.read(pos, &mut buf)?;
+            pos += req;
+            done += req;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { done as f64 / secs / (1 << 20) as f64 } else { 0.0 };
+        Ok(format!("blkbench bytes={done} req={req} secs={secs:.6} mib_s={rate:.1}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(disk: Option<Vec<u8>>, input: &str) -> (i32, String) {
+        let mut svc = Service::new(disk, "none attached");
+        let mut out = Vec::new();
+        let code = svc.run(input.as_bytes(), &mut out).unwrap();
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn ping_echo_quit() {
+        let (code, out) = run(None, "ping\r\n\necho hi  there\nquit\nping\n");
+        assert_eq!(code, 0);
+        assert_eq!(out, "pong\nhi  there\nbye\n");
+    }
+
+    #[test]
+    fn fail_exits_with_one() {
+        let (code, out) = run(None, "fail\n");
+        assert_eq!((code, out.as_str()), (1, "failing on request\n"));
+    }
+
+    #[test]
+    fn errors_keep_serving() {
+        let (code, out) = run(None, "nope\nblkinfo\nhelp\n");
+        assert_eq!(code, 0);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("error: unknown command"));
+        assert_eq!(lines[1], "error: no disk: none attached");
+        assert_eq!(lines[2], HELP);
+    }
+
+    #[test]
+    fn blkread_hashes_the_range() {
+        let data: Vec<u8> = (0..600_000u32).map(|i| (i % 253) as u8).collect();
+        let want = sha1_smol::Sha1::from(&data[7..7 + 500_000]).digest().to_string();
+        let (_, out) = run(Some(data.clone()), "blkread 7 500000\nblkhex 1 3\nblkread 599999 2\n");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], format!("blkread offset=7 len=500000 sha1={want}"));
+        assert_eq!(lines[1], "blkhex offset=1 len=3 hex=010203");
+        assert!(lines[2].starts_with("error: range 599999+2 is past the end"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn bench_reports_bytes() {
+        let (_, out) = run(Some(vec![0u8; 8192]), "blkbench 1 4\nblkbench 1 0\n");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("blkbench bytes=1048576 req=4096 "), "{}", lines[0]);
+        assert!(lines[1].starts_with("error: REQ_KIB"));
+    }
+
+    #[test]
+    fn ready_line_format() {
+        assert_eq!(
+            ready_line("0.1.0", Some(250), Some(4096)),
+            "gitfs ready version=0.1.0 boot_ms=250 disk_bytes=4096"
+        );
+        assert_eq!(ready_line("0.1.0", None, None), "gitfs ready version=0.1.0 disk=none");
+    }
+}

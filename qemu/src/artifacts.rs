@@ -1,0 +1,238 @@
+//! Finds the loader and kernel images, building them when missing or older than sources.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use crate::error::{Error, Result};
+
+pub const LOADER_ENV: &str = "GITFS_LOADER";
+pub const KERNEL_ENV: &str = "GITFS_KERNEL";
+/// The repository root; defaults to the one this crate was built in.
+pub const ROOT_ENV: &str = "GITFS_ROOT";
+
+/// Paths of the two images QEMU boots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifacts {
+    /// 32-bit multiboot ELF (`-kernel`).
+    pub loader: PathBuf,
+    /// The Hermit app ELF (`-initrd`).
+    pub kernel: PathBuf,
+}
+
+/// A guest component: where it lives, what it produces, how it is built.
+struct Component {
+    what: &'static str,
+    env: &'static str,
+    dir: &'static str,
+    output: &'static str,
+    /// Paths (relative to the repository root) whose changes call for a rebuild.
+    sources: &'static [&'static str],
+}
+
+const LOADER: Component = Component {
+    what: "loader",
+    env: LOADER_ENV,
+    dir: "loader",
+    output: "loader/target/gitfs-loader.elf32",
+    sources: &["loader"],
+};
+
+const KERNEL: Component = Component {
+    what: "kernel",
+    env: KERNEL_ENV,
+    dir: "kernel",
+    output: "kernel/target/x86_64-unknown-hermit/release/gitfs-kernel",
+    sources: &["kernel", "format/src", "format/Cargo.toml"],
+};
+
+pub fn repo_root() -> PathBuf {
+    match std::env::var_os(ROOT_ENV) {
+        Some(r) => PathBuf::from(r),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    }
+}
+
+impl Artifacts {
+    /// Default output paths under `root`, or the env overrides; nothing is checked.
+    pub fn paths(root: &Path) -> Artifacts {
+        let pick = |c: &Component| {
+            std::env::var_os(c.env).map_or_else(|| root.join(c.output), PathBuf::from)
+        };
+        Artifacts {
+            loader: pick(&LOADER),
+            kernel: pick(&KERNEL),
+        }
+    }
+
+    /// Existing images only: never builds.
+    pub fn find(root: &Path) -> Result<Artifacts> {
+        let a = Artifacts::paths(root);
+        for (c, path) in [(&LOADER, &a.loader), (&KERNEL, &a.kernel)] {
+            if !path.is_file() {
+                return Err(Error::ArtifactMissing {
+                    what: c.what,
+                    path: path.clone(),
+                    env: c.env,
+                });
+            }
+        }
+        Ok(a)
+    }
+
+    /// Builds what is missing or stale (env overrides are taken as they are), once per
+    /// process and under a file lock so parallel test binaries do not build twice.
+    pub fn find_or_build(root: &Path) -> Result<Artifacts> {
+        static DONE: Mutex<Option<Artifacts>> = Mutex::new(None);
+        let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = done.as_ref() {
+            return Ok(a.clone());
+        }
+        let _lock = FileLock::acquire(&root.join("target").join("gitfs-qemu-build.lock"));
+        for c in [&LOADER, &KERNEL] {
+            if std::env::var_os(c.env).is_none() {
+                ensure_built(root, c)?;
+            }
+        }
+        let a = Artifacts::find(root)?;
+        *done = Some(a.clone());
+        Ok(a)
+    }
+}
+
+fn ensure_built(root: &Path, c: &Component) -> Result<()> {
+    let output = root.join(c.output);
+    let built = std::fs::metadata(&output).and_then(|m| m.modified()).ok();
+    let newest = c
+        .sources
+        .iter()
+        .filter_map(|s| newest_mtime(&root.join(s)))
+        .max();
+    let stale = match (built, newest) {
+        (None, _) => true,
+        (Some(b), Some(n)) => n > b,
+        (Some(_), None) => false,
+    };
+    if !stale {
+        return Ok(());
+    }
+    let dir = root.join(c.dir);
+    let mut cmd = if dir.join("build.sh").is_file() {
+        Command::new(dir.join("build.sh"))
+    } else {
+        let mut cmd = Command::new("cargo");
+        cmd.args(["build", "--release"]);
+        cmd
+    };
+    cmd.current_dir(&dir);
+    // The guest crates pick their pinned nightly through rust-toolchain.toml; variables
+    // set by an outer cargo (we may run inside `cargo test`) would override it.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        let outer = k.starts_with("CARGO") || k.starts_with("RUST");
+        if outer && k != "CARGO_HOME" && k != "RUSTUP_HOME" {
+            cmd.env_remove(&*k);
+        }
+    }
+    eprintln!("gitfs-qemu: building the {} in {}", c.what, dir.display());
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(Error::io("starting the guest build"))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        return Err(Error::BuildFailed {
+            what: c.what,
+            status: out.status.to_string(),
+            tail,
+        });
+    }
+    Ok(())
+}
+
+/// Newest modification time of a file or of any file below a directory (skipping `target`).
+fn newest_mtime(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    let mut newest = None;
+    for entry in std::fs::read_dir(path).ok()?.flatten() {
+        let name = entry.file_name();
+        if name == "target" || name.to_string_lossy().starts_with('.') && name != ".cargo" {
+            continue;
+        }
+        newest = newest.max(newest_mtime(&entry.path()));
+    }
+    newest
+}
+
+/// An exclusive advisory lock held until dropped; best effort (no lock if it cannot open).
+struct FileLock(Option<std::fs::File>);
+
+impl FileLock {
+    fn acquire(path: &Path) -> FileLock {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ok();
+        if let Some(f) = &file {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a descriptor we own; blocks until the lock is free.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        }
+        FileLock(file)
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            use std::os::fd::AsRawFd;
+            // SAFETY: as above.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_skips_target() {
+        let dir = std::env::temp_dir().join(format!("gitfs-qemu-art-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::create_dir_all(dir.join("target")).unwrap();
+        std::fs::write(dir.join("src/a.rs"), "x").unwrap();
+        let before = newest_mtime(&dir).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.join("target/out"), "y").unwrap();
+        assert_eq!(newest_mtime(&dir), Some(before));
+        std::fs::write(dir.join("src/b.rs"), "z").unwrap();
+        assert!(newest_mtime(&dir).unwrap() > before);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn find_reports_missing() {
+        let root = Path::new("/nonexistent-gitfs-root");
+        if std::env::var_os(LOADER_ENV).is_none() {
+            assert!(matches!(
+                Artifacts::find(root),
+                Err(Error::ArtifactMissing { what: "loader", .. })
+            ));
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Errors of the harness library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong while building, booting or talking to the VM.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what} not found at {path} (set {env} or build it)")]
+    ArtifactMissing {
+        what: &'static str,
+        path: PathBuf,
+        env: &'static str,
+    },
+    #[error("building the {what} failed ({status}): {tail}")]
+    BuildFailed {
+        what: &'static str,
+        status: String,
+        tail: String,
+    },
+    #[error("cannot start {program}: {source} (is QEMU installed? `just setup` installs it)")]
+    QemuSpawn {
+        program: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    #[error("I/O error while {context}: {source}")]
+    Io {
+        context: &'static str,
+        source: std::io::Error,
+    },
+    #[error("no ready line within {timeout:?}; console so far: {transcript}")]
+    BootTimeout {
+        timeout: Duration,
+        transcript: String,
+    },
+    #[error("QEMU exited ({exit}) before the ready line; console: {transcript}; stderr: {stderr}")]
+    ExitedEarly {
+        exit: crate::vm::Exit,
+        transcript: String,
+        stderr: String,
+    },
+    #[error("timed out after {timeout:?} waiting for {what}")]
+    Timeout { what: &'static str, timeout: Duration },
+    #[error("console closed (QEMU exited) while waiting for {what}")]
+    ConsoleClosed { what: &'static str },
+    #[error("line to send contains a line break or is not plain text: {0:?}")]
+    BadRequest(String),
+}
+
+impl Error {
+    pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Io { context, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -53,7 +53,11 @@ fn build_and_link() -> Result<()> {
 
     let key = format!(
         "{}-log-{log_level}",
-        if features.is_empty() { "none".to_string() } else { features.join("+") }
+        if features.is_empty() {
+            "none".to_string()
+        } else {
+            features.join("+")
+        }
     );
     let lib_dir = out_dir.join(format!("hermit-{key}"));
     let lib = lib_dir.join("libhermit.a");
@@ -74,7 +78,7 @@ fn build_and_link() -> Result<()> {
         fs::write(&stamp, &stamp_text).map_err(|e| format!("{}: {e}", stamp.display()))?;
     }
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
-    println!("cargo:rustc-link-lib=static=hermit");
+    println!("cargo:rustc-link-lib=static:-bundle=hermit");
     Ok(())
 }
 
@@ -91,7 +95,10 @@ fn features() -> Result<Vec<String>> {
         .map(str::to_string)
         .collect();
     for f in &set {
-        if !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !f
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(format!("GITFS_HERMIT_FEATURES: bad feature name {f:?}"));
         }
     }
@@ -105,7 +112,9 @@ fn log_level() -> Result<String> {
     if LOG_LEVELS.contains(&level.as_str()) {
         Ok(level)
     } else {
-        Err(format!("HERMIT_LOG_LEVEL_FILTER={level:?}: expected one of {LOG_LEVELS:?}"))
+        Err(format!(
+            "HERMIT_LOG_LEVEL_FILTER={level:?}: expected one of {LOG_LEVELS:?}"
+        ))
     }
 }
 
@@ -138,7 +147,8 @@ fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>> {
 /// The kernel's `Cargo.toml` in cargo's own unpacked copy of the registry crate.
 fn locate_kernel_source(manifest_dir: &Path) -> Result<PathBuf> {
     let mut cmd = clean_command("cargo");
-    cmd.current_dir(manifest_dir).args(["metadata", "--format-version", "1", "--locked"]);
+    cmd.current_dir(manifest_dir)
+        .args(["metadata", "--format-version", "1", "--locked"]);
     let stdout = run(&mut cmd, "cargo metadata")?;
     let text = String::from_utf8(stdout).map_err(|_| "cargo metadata: output is not UTF-8")?;
     let json = json::parse(&text)?;
@@ -152,17 +162,33 @@ fn locate_kernel_source(manifest_dir: &Path) -> Result<PathBuf> {
             return Ok(path);
         }
     }
-    Err(format!("cargo metadata does not list {KERNEL_CRATE} {KERNEL_VERSION}"))
+    Err(format!(
+        "cargo metadata does not list {KERNEL_CRATE} {KERNEL_VERSION}"
+    ))
 }
 
-fn build_kernel(manifest: &Path, out_dir: &Path, features: &[String], log: &str) -> Result<PathBuf> {
+fn build_kernel(
+    manifest: &Path,
+    out_dir: &Path,
+    features: &[String],
+    log: &str,
+) -> Result<PathBuf> {
     let src_dir = manifest.parent().ok_or("kernel manifest has no parent")?;
     let target_dir = out_dir.join("hermit-build");
     let mut cmd = clean_command("cargo");
     // The kernel's own directory: cargo must not pick up this crate's .cargo/config.toml.
     cmd.current_dir(src_dir)
-        .args(["build", "--release", "--locked", "--target", "x86_64-unknown-none"])
-        .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "x86_64-unknown-none",
+        ])
+        .args([
+            "-Zbuild-std=core,alloc",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ])
         .arg("--no-default-features")
         .arg("--features")
         .arg(features.join(","))
@@ -174,9 +200,13 @@ fn build_kernel(manifest: &Path, out_dir: &Path, features: &[String], log: &str)
         .env("HERMIT_LOG_LEVEL_FILTER", log)
         // Keep our stdout clean: cargo reads it for build-script directives.
         .stdout(Stdio::null());
-    let status = cmd.status().map_err(|e| format!("nested cargo: cannot start: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("nested cargo: cannot start: {e}"))?;
     if !status.success() {
-        return Err(format!("nested cargo build of {KERNEL_CRATE} failed with {status}"));
+        return Err(format!(
+            "nested cargo build of {KERNEL_CRATE} failed with {status}"
+        ));
     }
     let lib = target_dir.join("x86_64-unknown-none/release/libhermit.a");
     if !lib.is_file() {
@@ -206,7 +236,13 @@ fn llvm_tool(name: &str) -> Result<PathBuf> {
 /// Keeps the kernel ABI global and prefixes everything else the archive defines.
 fn export_symbols(raw: &Path, dest: &Path, out_dir: &Path) -> Result<()> {
     let mut nm = Command::new(llvm_tool("llvm-nm")?);
-    nm.args(["--defined-only", "--extern-only", "--print-file-name", "--format=posix"]).arg(raw);
+    nm.args([
+        "--defined-only",
+        "--extern-only",
+        "--print-file-name",
+        "--format=posix",
+    ])
+    .arg(raw);
     let listing = String::from_utf8(run(&mut nm, "llvm-nm")?).map_err(|_| "llvm-nm: not UTF-8")?;
 
     let mut renames = String::new();
@@ -214,8 +250,12 @@ fn export_symbols(raw: &Path, dest: &Path, out_dir: &Path) -> Result<()> {
     let mut exported = 0usize;
     for line in listing.lines() {
         // posix format with file names: "ARCHIVE[MEMBER]: SYMBOL TYPE VALUE SIZE"
-        let Some((file, rest)) = line.split_once("]: ") else { continue };
-        let Some(symbol) = rest.split_whitespace().next() else { continue };
+        let Some((file, rest)) = line.split_once("]: ") else {
+            continue;
+        };
+        let Some(symbol) = rest.split_whitespace().next() else {
+            continue;
+        };
         if !seen.insert(symbol.to_string()) {
             continue;
         }
@@ -254,7 +294,9 @@ fn set_osabi_standalone(ar: &mut [u8]) -> Result<()> {
     let mut pos = MAGIC.len();
     let mut patched = 0;
     while pos < ar.len() {
-        let header = ar.get(pos..pos + HEADER).ok_or("truncated ar member header")?;
+        let header = ar
+            .get(pos..pos + HEADER)
+            .ok_or("truncated ar member header")?;
         if &header[58..60] != b"`\n" {
             return Err(format!("bad ar member header at offset {pos}"));
         }
@@ -263,7 +305,10 @@ fn set_osabi_standalone(ar: &mut [u8]) -> Result<()> {
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| format!("bad ar member size at offset {pos}"))?;
         let data = pos + HEADER;
-        let end = data.checked_add(size).filter(|&e| e <= ar.len()).ok_or("truncated ar member")?;
+        let end = data
+            .checked_add(size)
+            .filter(|&e| e <= ar.len())
+            .ok_or("truncated ar member")?;
         if ar[data..end].starts_with(b"\x7fELF") && size > 7 {
             ar[data + 7] = 255;
             patched += 1;
@@ -280,7 +325,7 @@ fn set_osabi_standalone(ar: &mut [u8]) -> Result<()> {
 mod json {
     pub enum Value {
         Null,
-        Bool(bool),
+        Bool,
         Num,
         Str(String),
         Arr(Vec<Value>),
@@ -309,7 +354,10 @@ mod json {
     }
 
     pub fn parse(text: &str) -> Result<Value, String> {
-        let mut p = Parser { s: text.as_bytes(), i: 0 };
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+        };
         let v = p.value()?;
         p.ws();
         if p.i != p.s.len() {
@@ -325,7 +373,10 @@ mod json {
 
     impl Parser<'_> {
         fn err<T>(&self, what: &str) -> Result<T, String> {
-            Err(format!("cargo metadata: bad JSON at byte {}: {what}", self.i))
+            Err(format!(
+                "cargo metadata: bad JSON at byte {}: {what}",
+                self.i
+            ))
         }
         fn ws(&mut self) {
             while self.s.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
@@ -387,8 +438,8 @@ mod json {
                 }
                 Some(b'"') => Ok(Value::Str(self.string()?)),
                 Some(_) if self.eat("null") => Ok(Value::Null),
-                Some(_) if self.eat("true") => Ok(Value::Bool(true)),
-                Some(_) if self.eat("false") => Ok(Value::Bool(false)),
+                Some(_) if self.eat("true") => Ok(Value::Bool),
+                Some(_) if self.eat("false") => Ok(Value::Bool),
                 Some(c) if *c == b'-' || c.is_ascii_digit() => {
                     while self
                         .s
@@ -408,12 +459,16 @@ mod json {
             }
             let mut out = Vec::new();
             loop {
-                let Some(&c) = self.s.get(self.i) else { return self.err("unterminated string") };
+                let Some(&c) = self.s.get(self.i) else {
+                    return self.err("unterminated string");
+                };
                 self.i += 1;
                 match c {
                     b'"' => break,
                     b'\\' => {
-                        let Some(&e) = self.s.get(self.i) else { return self.err("bad escape") };
+                        let Some(&e) = self.s.get(self.i) else {
+                            return self.err("bad escape");
+                        };
                         self.i += 1;
                         match e {
                             b'n' => out.push(b'\n'),

@@ -318,6 +318,17 @@ pub struct IdxEntry {
 /// Writes an IDX v2 exactly as `git index-pack` does (sorts `entries` by id;
 /// offsets of 2^31 and above go to the 8-byte table, in id order).
 pub fn write_idx(entries: &mut [IdxEntry], pack_checksum: &[u8; 20]) -> Vec<u8> {
+    write_idx_with_limit(entries, pack_checksum, 0x7fff_ffff)
+}
+
+/// [`write_idx`] also moving offsets above `off32_limit` to the 8-byte table, like
+/// `git index-pack --index-version=2,<off32_limit>` (lets tests exercise the large
+/// table without a 2 GiB PACK).
+pub fn write_idx_with_limit(
+    entries: &mut [IdxEntry],
+    pack_checksum: &[u8; 20],
+    off32_limit: u64,
+) -> Vec<u8> {
     entries.sort_unstable_by_key(|e| e.id);
     let n = entries.len();
     let mut out = Vec::with_capacity(MIN_IDX_LEN + n * 28);
@@ -340,7 +351,7 @@ pub fn write_idx(entries: &mut [IdxEntry], pack_checksum: &[u8; 20]) -> Vec<u8> 
     }
     let mut large = Vec::new();
     for e in entries.iter() {
-        if e.offset >> 31 != 0 {
+        if e.offset >> 31 != 0 || e.offset > off32_limit {
             let i = (large.len() as u32) | 0x8000_0000;
             out.extend_from_slice(&i.to_be_bytes());
             large.push(e.offset);

@@ -85,7 +85,7 @@ impl BaseCache {
 
     fn insert(&mut self, offset: u64, kind: ObjectKind, data: &[u8]) {
         // One huge base must not flush everything else.
-        if data.len() > self.budget / 2 || self.map.contains_key(&offset) {
+        if self.budget == 0 || data.len() > self.budget / 2 || self.map.contains_key(&offset) {
             return;
         }
         while self.used + data.len() > self.budget {
@@ -115,6 +115,14 @@ impl BaseCache {
         self.lru.clear();
         self.used = 0;
     }
+}
+
+/// What [`Image::verify`] checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub objects: u64,
+    pub deltas: u64,
+    pub pack_checksum: [u8; 20],
 }
 
 /// An open image: header checked, IDX in memory, objects read on demand.
@@ -292,6 +300,9 @@ impl<D: BlockDevice> Image<D> {
             data = delta::apply(&data, &d)?;
             cur = off;
         }
+        // The requested object too: git stores newer versions whole and older ones as
+        // deltas against them, so what was just read is often the next read's base.
+        self.cache.insert(cur, kind, &data);
         Ok(Object { kind, data })
     }
 
@@ -335,6 +346,21 @@ impl<D: BlockDevice> Image<D> {
             cur = base.ok_or(Error::BadPack("delta without base"))?;
         }
         Err(Error::ChainTooDeep)
+    }
+
+    /// Size of an object without its kind: one small read even for a deep delta (for
+    /// callers that know the kind from a tree entry).
+    pub fn size_of(&mut self, id: &ObjectId) -> Result<u64> {
+        let off = self.offset_of(id)?;
+        if let Some((_, len)) = self.cache.peek_kind(off) {
+            return Ok(len);
+        }
+        let raw = self.raw_entry(off, 4096)?;
+        let h = pack::parse_entry_header(&raw, off)?;
+        match h.kind {
+            EntryKind::Base(_) => Ok(h.size),
+            _ => self.delta_result_size(off, &raw, &h),
+        }
     }
 
     fn delta_result_size(&mut self, offset: u64, raw: &[u8], h: &EntryHeader) -> Result<u64> {
@@ -389,6 +415,63 @@ impl<D: BlockDevice> Image<D> {
             );
         }
         Ok(Some(cur))
+    }
+
+    /// Checks everything: the PACK scanned on its own (entry layout, zlib streams,
+    /// trailer SHA-1) must match the IDX (offsets, CRC32s), every object must hash to
+    /// its id, and the header's commit and tree must agree.
+    pub fn verify(&mut self) -> Result<VerifyReport> {
+        let n = self.index.len();
+        let mut by_offset: Vec<(u64, u32)> = (0..n as u32)
+            .map(|p| {
+                Ok((
+                    self.index
+                        .offset_at(p)
+                        .ok_or(Error::BadIdx("bad position"))?,
+                    p,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        by_offset.sort_unstable();
+        let mut scan = PackScan::new(&mut self.dev, self.header.pack)?;
+        let mut seen = 0usize;
+        let mut deltas = 0u64;
+        for e in &mut scan {
+            let e = e?;
+            let &(off, pos) = by_offset
+                .get(seen)
+                .ok_or(Error::BadIdx("PACK has more entries than the IDX"))?;
+            if off != e.offset {
+                return Err(Error::BadIdx("entry offsets differ from the PACK"));
+            }
+            if self.index.crc_at(pos) != Some(e.crc32) {
+                return Err(Error::BadPack("entry CRC32 differs from the IDX"));
+            }
+            if !matches!(e.header.kind, EntryKind::Base(_)) {
+                deltas += 1;
+            }
+            seen += 1;
+        }
+        if seen != n {
+            return Err(Error::BadIdx("IDX has more entries than the PACK"));
+        }
+        let pack_checksum = scan.finish()?;
+        // PACK order keeps delta chains warm in the cache.
+        for &(off, pos) in &by_offset {
+            let obj = self.read_at_offset(off)?;
+            let id = self.index.id_at(pos).ok_or(Error::BadIdx("bad position"))?;
+            if object_id(obj.kind, &obj.data) != id {
+                return Err(Error::Corrupt(id));
+            }
+        }
+        if self.commit()?.tree != self.header.tree {
+            return Err(Error::BadHeader("tree is not the commit's tree"));
+        }
+        Ok(VerifyReport {
+            objects: n as u64,
+            deltas,
+            pack_checksum,
+        })
     }
 
     /// Walks the PACK entry by entry, independently of the IDX.

@@ -191,11 +191,16 @@ pub fn check_inflated_size(size: u64, available: u64) -> Result<usize> {
     usize::try_from(size).map_err(|_| Error::TooLarge)
 }
 
+/// First output allocation of an [`Inflater`]: the buffer then doubles as data
+/// actually inflates, so a lying size header costs no memory.
+const INITIAL_OUTPUT: usize = 64 * 1024;
+
 /// Streaming zlib inflate into an output of exactly the announced size.
 pub struct Inflater {
     state: Box<DecompressorOxide>,
     out: Vec<u8>,
     out_pos: usize,
+    size: usize,
     done: bool,
 }
 
@@ -204,8 +209,9 @@ impl Inflater {
     pub fn new(size: usize) -> Self {
         Inflater {
             state: Box::default(),
-            out: alloc::vec![0u8; size],
+            out: alloc::vec![0u8; size.min(INITIAL_OUTPUT)],
             out_pos: 0,
+            size,
             done: false,
         }
     }
@@ -214,43 +220,46 @@ impl Inflater {
     /// input may follow `input`. Once [`is_done`](Self::is_done), the stream is
     /// complete and had exactly the announced size.
     pub fn feed(&mut self, input: &[u8], more: bool) -> Result<usize> {
-        if self.done {
-            return Ok(0);
-        }
         let mut flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
             | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
             | inflate_flags::TINFL_FLAG_COMPUTE_ADLER32;
         if more {
             flags |= inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
         }
-        let (status, consumed, written) =
-            decompress(&mut self.state, input, &mut self.out, self.out_pos, flags);
-        self.out_pos = self
-            .out_pos
-            .checked_add(written)
-            .filter(|&p| p <= self.out.len())
-            .ok_or(Error::BadPack("inflate overran"))?;
-        match status {
-            TINFLStatus::Done => {
-                if self.out_pos != self.out.len() {
-                    return Err(Error::BadPack("inflated data shorter than announced"));
+        let mut in_pos = 0usize;
+        while !self.done {
+            let rest = input.get(in_pos..).unwrap_or(&[]);
+            let (status, consumed, written) =
+                decompress(&mut self.state, rest, &mut self.out, self.out_pos, flags);
+            in_pos = in_pos.saturating_add(consumed).min(input.len());
+            self.out_pos = self
+                .out_pos
+                .checked_add(written)
+                .filter(|&p| p <= self.out.len())
+                .ok_or(Error::BadPack("inflate overran"))?;
+            match status {
+                TINFLStatus::Done => {
+                    if self.out_pos != self.size {
+                        return Err(Error::BadPack("inflated data shorter than announced"));
+                    }
+                    self.done = true;
                 }
-                self.done = true;
-                Ok(consumed)
-            }
-            TINFLStatus::NeedsMoreInput => {
-                if more {
-                    Ok(consumed)
-                } else {
-                    Err(Error::Truncated)
+                TINFLStatus::NeedsMoreInput if more => break,
+                TINFLStatus::NeedsMoreInput => return Err(Error::Truncated),
+                TINFLStatus::HasMoreOutput if self.out.len() < self.size => {
+                    let grown = self.out.len().saturating_mul(2).clamp(1, self.size);
+                    self.out.resize(grown, 0);
                 }
+                TINFLStatus::HasMoreOutput => {
+                    return Err(Error::BadPack("inflated data longer than announced"))
+                }
+                TINFLStatus::Adler32Mismatch => {
+                    return Err(Error::BadPack("zlib checksum mismatch"))
+                }
+                _ => return Err(Error::BadPack("bad zlib stream")),
             }
-            TINFLStatus::HasMoreOutput => {
-                Err(Error::BadPack("inflated data longer than announced"))
-            }
-            TINFLStatus::Adler32Mismatch => Err(Error::BadPack("zlib checksum mismatch")),
-            _ => Err(Error::BadPack("bad zlib stream")),
         }
+        Ok(in_pos)
     }
 
     pub fn is_done(&self) -> bool {
@@ -259,7 +268,9 @@ impl Inflater {
 
     /// The inflated data (complete once done).
     pub fn into_data(self) -> Vec<u8> {
-        self.out
+        let mut out = self.out;
+        out.truncate(self.out_pos);
+        out
     }
 }
 
@@ -371,12 +382,14 @@ mod tests {
 
     #[test]
     fn inflate_streams_in_pieces() {
-        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..300_000u32)
+            .map(|i| (i * 7 % 251) as u8 ^ (i >> 9) as u8)
+            .collect();
         let z = compress_to_vec_zlib(&data, 6);
         let mut inf = Inflater::new(data.len());
         let mut pos = 0;
         while !inf.is_done() {
-            let end = (pos + 100).min(z.len());
+            let end = (pos + 1000).min(z.len());
             pos += inf.feed(&z[pos..end], end < z.len()).unwrap();
         }
         assert_eq!(pos, z.len());

@@ -104,14 +104,20 @@ fn hex(b: &[u8]) -> String {
 pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
     img.index().verify_checksum().map_err(at("IDX"))?;
     let header = img.header().clone();
+    let index_len = img.index().len();
+    let idx_pack_sum = img.index().pack_checksum();
+    let mut by_offset: Vec<(u64, ObjectId, u32)> = (0..index_len as u32)
+        .filter_map(|p| img.index().entry_at(p).map(|e| (e.offset, e.id, e.crc32)))
+        .collect();
+    by_offset.sort_unstable_by_key(|e| e.0);
     // Walk the PACK without the IDX.
     let mut scanned: HashMap<u64, u32> = HashMap::new();
     let pack_sum = {
         let mut scan = img.scan().map_err(at("PACK"))?;
-        if u64::from(scan.count()) != header.object_count {
+        if gitfs_format::PackScan::count(&scan) as u64 != header.object_count {
             return Err(InspectError::Problem(format!(
                 "PACK holds {} entries, header says {}",
-                scan.count(),
+                gitfs_format::PackScan::count(&scan),
                 header.object_count
             )));
         }
@@ -121,22 +127,17 @@ pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
         }
         scan.finish().map_err(at("PACK"))?
     };
-    let index = img.index().clone();
-    if index.pack_checksum() != pack_sum {
+    if idx_pack_sum != pack_sum {
         return Err(InspectError::Problem("IDX names another PACK checksum".into()));
     }
-    if index.len() != scanned.len() {
+    if index_len != scanned.len() || by_offset.len() != index_len {
         return Err(InspectError::Problem(format!(
             "IDX has {} entries, PACK {}",
-            index.len(),
+            index_len,
             scanned.len()
         )));
     }
     // Every IDX entry matches a PACK entry (offset and CRC-32) and its object hashes to its id.
-    let mut by_offset: Vec<(u64, ObjectId, u32)> = (0..index.len() as u32)
-        .filter_map(|p| index.entry_at(p).map(|e| (e.offset, e.id, e.crc32)))
-        .collect();
-    by_offset.sort_unstable_by_key(|e| e.0);
     let mut kinds: HashMap<ObjectId, ObjectKind> = HashMap::with_capacity(by_offset.len());
     for &(offset, id, crc) in &by_offset {
         match scanned.get(&offset) {
@@ -317,7 +318,9 @@ pub fn info(img: &mut ImageFile) -> Result<InfoReport, InspectError> {
     use gitfs_format::BlockDevice;
     let header = img.header().clone();
     let device_len = img.device_mut().len();
-    let index = img.index().clone();
+    let offsets_by_id: HashMap<ObjectId, u64> = (0..img.index().len() as u32)
+        .filter_map(|p| img.index().entry_at(p).map(|e| (e.id, e.offset)))
+        .collect();
     // offset -> (base kind or base offset, inflated size)
     enum Ent {
         Base(ObjectKind),
@@ -337,8 +340,7 @@ pub fn info(img: &mut ImageFile) -> Result<InfoReport, InspectError> {
                 }
                 EntryKind::RefDelta { base } => {
                     refs += 1;
-                    let p = index.lookup(&base).ok_or(gitfs_format::Error::NotFound(base))?;
-                    let off = index.offset_at(p).ok_or(gitfs_format::Error::NotFound(base))?;
+                    let off = *offsets_by_id.get(&base).ok_or(gitfs_format::Error::NotFound(base))?;
                     (Ent::Delta(off), delta::sizes(&e.data).map_err(at("delta"))?.1)
                 }
             };

@@ -12,4 +12,3 @@ pub mod image;
 pub mod inspect;
 pub mod make;
 pub mod progress;
-pub mod source;

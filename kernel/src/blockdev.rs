@@ -40,7 +40,11 @@ pub struct CachedDisk<S> {
 
 impl<S: SectorDisk> CachedDisk<S> {
     pub fn new(disk: S) -> Self {
-        Self { disk, slots: Vec::with_capacity(CACHE_SLOTS), next_victim: 0 }
+        Self {
+            disk,
+            slots: Vec::with_capacity(CACHE_SLOTS),
+            next_victim: 0,
+        }
     }
 
     pub fn inner(&self) -> &S {
@@ -56,7 +60,8 @@ impl<S: SectorDisk> CachedDisk<S> {
                 let start = block * CACHE_BLOCK as u64;
                 let len = (self.len() - start).min(CACHE_BLOCK as u64) as usize;
                 let mut data = Box::new([0u8; CACHE_BLOCK]);
-                self.disk.read_sectors(start / SECTOR as u64, &mut data[..len])?;
+                self.disk
+                    .read_sectors(start / SECTOR as u64, &mut data[..len])?;
                 let slot = Slot { block, len, data };
                 if self.slots.len() < CACHE_SLOTS {
                     self.slots.push(slot);
@@ -78,7 +83,9 @@ impl<S: SectorDisk> CachedDisk<S> {
         let block = offset / CACHE_BLOCK as u64;
         let within = (offset % CACHE_BLOCK as u64) as usize;
         let data = self.cached_block(block)?;
-        let src = data.get(within..within + buf.len()).ok_or(Error::Truncated)?;
+        let src = data
+            .get(within..within + buf.len())
+            .ok_or(Error::Truncated)?;
         buf.copy_from_slice(src);
         Ok(())
     }
@@ -90,7 +97,9 @@ impl<S: SectorDisk> BlockDevice for CachedDisk<S> {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let end = offset.checked_add(buf.len() as u64).ok_or(Error::Truncated)?;
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(Error::Truncated)?;
         if end > self.len() {
             return Err(Error::Truncated);
         }
@@ -100,7 +109,7 @@ impl<S: SectorDisk> BlockDevice for CachedDisk<S> {
         while done < buf.len() {
             let left = buf.len() - done;
             let in_block = CACHE_BLOCK - (pos % CACHE_BLOCK as u64) as usize;
-            if pos % SECTOR as u64 != 0 || left < SECTOR {
+            if pos & (SECTOR as u64 - 1) != 0 || left < SECTOR {
                 // Unaligned head or short tail: up to the end of its cache block.
                 let n = left.min(in_block);
                 self.read_through_cache(pos, &mut buf[done..done + n])?;
@@ -108,7 +117,8 @@ impl<S: SectorDisk> BlockDevice for CachedDisk<S> {
                 done += n;
             } else {
                 let n = (left / SECTOR * SECTOR).min(max);
-                self.disk.read_sectors(pos / SECTOR as u64, &mut buf[done..done + n])?;
+                self.disk
+                    .read_sectors(pos / SECTOR as u64, &mut buf[done..done + n])?;
                 pos += n as u64;
                 done += n;
             }
@@ -141,7 +151,9 @@ impl BlockDevice for FileDevice {
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         use std::os::unix::fs::FileExt;
-        let end = offset.checked_add(buf.len() as u64).ok_or(Error::Truncated)?;
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(Error::Truncated)?;
         if end > self.len {
             return Err(Error::Truncated);
         }
@@ -168,7 +180,7 @@ mod tests {
             self.max
         }
         fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<()> {
-            assert!(!buf.is_empty() && buf.len() % SECTOR == 0 && buf.len() <= self.max);
+            assert!(!buf.is_empty() && buf.len() & (SECTOR - 1) == 0 && buf.len() <= self.max);
             let start = first as usize * SECTOR;
             buf.copy_from_slice(&self.data[start..start + buf.len()]);
             self.requests.push((first, buf.len()));
@@ -181,7 +193,11 @@ mod tests {
     }
 
     fn disk(len: usize, max: usize) -> CachedDisk<MemSectors> {
-        CachedDisk::new(MemSectors { data: pattern(len), max, requests: Vec::new() })
+        CachedDisk::new(MemSectors {
+            data: pattern(len),
+            max,
+            requests: Vec::new(),
+        })
     }
 
     #[test]
@@ -215,7 +231,10 @@ mod tests {
         let mut buf = vec![0u8; 40 * SECTOR];
         d.read_at(0, &mut buf).unwrap();
         let reqs = &d.inner().requests;
-        assert_eq!(reqs, &[(0, 16 * SECTOR), (16, 16 * SECTOR), (32, 8 * SECTOR)]);
+        assert_eq!(
+            reqs,
+            &[(0, 16 * SECTOR), (16, 16 * SECTOR), (32, 8 * SECTOR)]
+        );
     }
 
     #[test]
@@ -232,14 +251,18 @@ mod tests {
     fn reads_past_the_end_fail() {
         let mut d = disk(8 * SECTOR, 8 * SECTOR);
         let mut b = [0u8; 2];
-        assert_eq!(d.read_at(8 * SECTOR as u64 - 1, &mut b), Err(Error::Truncated));
+        assert_eq!(
+            d.read_at(8 * SECTOR as u64 - 1, &mut b),
+            Err(Error::Truncated)
+        );
         assert_eq!(d.read_at(u64::MAX, &mut b), Err(Error::Truncated));
         assert!(d.inner().requests.is_empty());
     }
 
     #[test]
     fn file_device_reads_exact_bytes() {
-        let path = std::env::temp_dir().join(format!("gitfs-kernel-filedev-{}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("gitfs-kernel-filedev-{}", std::process::id()));
         let data = pattern(10_000);
         std::fs::write(&path, &data).unwrap();
         let mut f = FileDevice::open(&path).unwrap();

@@ -4,8 +4,11 @@
 //! (PCI, DMA, virtio-blk) lives in `hermit/` and is compiled only for Hermit.
 
 pub mod blockdev;
+pub mod fs;
 pub mod protocol;
+pub mod server;
 pub mod service;
+pub mod tree;
 
 #[cfg(target_os = "hermit")]
 pub mod hermit;

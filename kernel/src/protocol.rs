@@ -85,7 +85,10 @@ pub fn parse(line: &str) -> Result<Option<Request>, ParseError> {
             let offset = number(args.next(), "OFFSET")?;
             let len = number(args.next(), "LEN")?;
             if len > MAX_HEX_LEN {
-                return Err(ParseError::TooLong { len, max: MAX_HEX_LEN });
+                return Err(ParseError::TooLong {
+                    len,
+                    max: MAX_HEX_LEN,
+                });
             }
             Request::BlkHex { offset, len }
         }
@@ -157,11 +160,17 @@ mod tests {
     fn numbers_decimal_and_hex() {
         assert_eq!(
             parse("blkread 0x10 4097"),
-            Ok(Some(Request::BlkRead { offset: 16, len: 4097 }))
+            Ok(Some(Request::BlkRead {
+                offset: 16,
+                len: 4097
+            }))
         );
         assert_eq!(parse("blkread 1 x"), Err(ParseError::BadNumber("x".into())));
         assert_eq!(parse("blkread 1"), Err(ParseError::MissingArgument("LEN")));
-        assert_eq!(parse("blkread 1 2 3"), Err(ParseError::ExtraArgument("3".into())));
+        assert_eq!(
+            parse("blkread 1 2 3"),
+            Err(ParseError::ExtraArgument("3".into()))
+        );
         assert_eq!(
             parse("blkread -1 2"),
             Err(ParseError::BadNumber("-1".into()))
@@ -172,18 +181,27 @@ mod tests {
     fn limits_and_defaults() {
         assert_eq!(
             parse("blkhex 0 4097"),
-            Err(ParseError::TooLong { len: 4097, max: MAX_HEX_LEN })
+            Err(ParseError::TooLong {
+                len: 4097,
+                max: MAX_HEX_LEN
+            })
         );
         assert_eq!(
             parse("blkbench 64"),
-            Ok(Some(Request::BlkBench { mib: 64, req_kib: 256 }))
+            Ok(Some(Request::BlkBench {
+                mib: 64,
+                req_kib: 256
+            }))
         );
     }
 
     #[test]
     fn unknown_and_extra() {
         assert_eq!(parse("PING"), Err(ParseError::Unknown("PING".into())));
-        assert_eq!(parse("ping now"), Err(ParseError::ExtraArgument("now".into())));
+        assert_eq!(
+            parse("ping now"),
+            Err(ParseError::ExtraArgument("now".into()))
+        );
     }
 
     #[test]

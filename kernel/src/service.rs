@@ -42,7 +42,10 @@ pub struct Service<D> {
 
 impl<D: BlockDevice> Service<D> {
     pub fn new(disk: Option<D>, no_disk_reason: &str) -> Self {
-        Self { disk, no_disk: no_disk_reason.to_string() }
+        Self {
+            disk,
+            no_disk: no_disk_reason.to_string(),
+        }
     }
 
     /// Answers requests from `input` until `quit`, `fail` or end of input (status 0).
@@ -96,29 +99,41 @@ impl<D: BlockDevice> Service<D> {
             Request::BlkHex { offset, len } => {
                 let mut buf = vec![0u8; len as usize];
                 self.read(offset, &mut buf)?;
-                go(format!("blkhex offset={offset} len={len} hex={}", protocol::hex(&buf)))
+                go(format!(
+                    "blkhex offset={offset} len={len} hex={}",
+                    protocol::hex(&buf)
+                ))
             }
-            Request::BlkBench { mib, req_kib } => self.bench(mib, req_kib).map(|s| (s, Flow::Continue)),
+            Request::BlkBench { mib, req_kib } => {
+                self.bench(mib, req_kib).map(|s| (s, Flow::Continue))
+            }
         }
     }
 
     fn disk(&mut self) -> Result<&mut D, String> {
         let reason = &self.no_disk;
-        self.disk.as_mut().ok_or_else(|| format!("no disk: {reason}"))
+        self.disk
+            .as_mut()
+            .ok_or_else(|| format!("no disk: {reason}"))
     }
 
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
         let disk = self.disk()?;
         let len = disk.len();
         disk.read_at(offset, buf).map_err(|e| {
-            format!("read of {} bytes at {offset} (disk has {len}): {e}", buf.len())
+            format!(
+                "read of {} bytes at {offset} (disk has {len}): {e}",
+                buf.len()
+            )
         })
     }
 
     fn sha1_range(&mut self, offset: u64, len: u64) -> Result<String, String> {
         let disk_len = self.disk()?.len();
         if offset.checked_add(len).is_none_or(|end| end > disk_len) {
-            return Err(format!("range {offset}+{len} is past the end of the disk ({disk_len} bytes)"));
+            return Err(format!(
+                "range {offset}+{len} is past the end of the disk ({disk_len} bytes)"
+            ));
         }
         let mut hasher = sha1_smol::Sha1::new();
         let mut buf = vec![0u8; READ_CHUNK.min(len as usize)];
@@ -140,7 +155,9 @@ impl<D: BlockDevice> Service<D> {
         let req = req_kib * 1024;
         let disk_len = self.disk()?.len();
         if req > disk_len {
-            return Err(format!("request of {req} bytes is larger than the disk ({disk_len})"));
+            return Err(format!(
+                "request of {req} bytes is larger than the disk ({disk_len})"
+            ));
         }
         let total = mib.checked_mul(1 << 20).ok_or("MIB too large")?;
         let mut buf = vec![0u8; req as usize];
@@ -156,8 +173,14 @@ impl<D: BlockDevice> Service<D> {
             done += req;
         }
         let secs = start.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { done as f64 / secs / (1 << 20) as f64 } else { 0.0 };
-        Ok(format!("blkbench bytes={done} req={req} secs={secs:.6} mib_s={rate:.1}"))
+        let rate = if secs > 0.0 {
+            done as f64 / secs / (1 << 20) as f64
+        } else {
+            0.0
+        };
+        Ok(format!(
+            "blkbench bytes={done} req={req} secs={secs:.6} mib_s={rate:.1}"
+        ))
     }
 }
 
@@ -198,19 +221,32 @@ mod tests {
     #[test]
     fn blkread_hashes_the_range() {
         let data: Vec<u8> = (0..600_000u32).map(|i| (i % 253) as u8).collect();
-        let want = sha1_smol::Sha1::from(&data[7..7 + 500_000]).digest().to_string();
-        let (_, out) = run(Some(data.clone()), "blkread 7 500000\nblkhex 1 3\nblkread 599999 2\n");
+        let want = sha1_smol::Sha1::from(&data[7..7 + 500_000])
+            .digest()
+            .to_string();
+        let (_, out) = run(
+            Some(data.clone()),
+            "blkread 7 500000\nblkhex 1 3\nblkread 599999 2\n",
+        );
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], format!("blkread offset=7 len=500000 sha1={want}"));
         assert_eq!(lines[1], "blkhex offset=1 len=3 hex=010203");
-        assert!(lines[2].starts_with("error: range 599999+2 is past the end"), "{}", lines[2]);
+        assert!(
+            lines[2].starts_with("error: range 599999+2 is past the end"),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]
     fn bench_reports_bytes() {
         let (_, out) = run(Some(vec![0u8; 8192]), "blkbench 1 4\nblkbench 1 0\n");
         let lines: Vec<&str> = out.lines().collect();
-        assert!(lines[0].starts_with("blkbench bytes=1048576 req=4096 "), "{}", lines[0]);
+        assert!(
+            lines[0].starts_with("blkbench bytes=1048576 req=4096 "),
+            "{}",
+            lines[0]
+        );
         assert!(lines[1].starts_with("error: REQ_KIB"));
     }
 
@@ -220,6 +256,9 @@ mod tests {
             ready_line("0.1.0", Some(250), Some(4096)),
             "gitfs ready version=0.1.0 boot_ms=250 disk_bytes=4096"
         );
-        assert_eq!(ready_line("0.1.0", None, None), "gitfs ready version=0.1.0 disk=none");
+        assert_eq!(
+            ready_line("0.1.0", None, None),
+            "gitfs ready version=0.1.0 disk=none"
+        );
     }
 }

@@ -24,7 +24,10 @@ impl fmt::Display for CmdlineError {
             Self::NotUtf8 => write!(f, "command line is not UTF-8"),
             Self::UnclosedQuote => write!(f, "command line has an unclosed quote"),
             Self::MissingFreq => write!(f, "-freq needs a value in MHz"),
-            Self::BadFreq => write!(f, "-freq value must be a whole number of MHz from 1 to 65535"),
+            Self::BadFreq => write!(
+                f,
+                "-freq value must be a whole number of MHz from 1 to 65535"
+            ),
         }
     }
 }
@@ -95,7 +98,11 @@ fn next_word(line: &[u8], mut i: usize) -> Result<Option<(Word, usize)>, Cmdline
 
 /// Parses `buf[..len]` and rewrites it in place into the kernel's command line.
 pub fn parse(buf: &mut [u8], len: usize) -> Result<Options, CmdlineError> {
-    let mut opts = Options { verbose: false, freq_mhz: None, kernel_len: len };
+    let mut opts = Options {
+        verbose: false,
+        freq_mhz: None,
+        kernel_len: len,
+    };
     core::str::from_utf8(&buf[..len]).map_err(|_| CmdlineError::NotUtf8)?;
     let mut pos = 0;
     let mut after_dashes = false;

@@ -7,10 +7,14 @@ use core::fmt;
 const PT_LOAD: u32 = 1;
 const PT_DYNAMIC: u32 = 2;
 const PT_NOTE: u32 = 4;
+const PT_PHDR: u32 = 6;
+const PF_X: u32 = 1;
 const SHT_DYNSYM: u32 = 11;
 const DT_NEEDED: u64 = 1;
 const DT_RELA: u64 = 7;
 const DT_RELASZ: u64 = 8;
+const DT_RELAENT: u64 = 9;
+const DT_RELACOUNT: u64 = 0x6fff_fff9;
 const DT_RELCOUNT: u64 = 0x6fff_fffa;
 const R_X86_64_64: u32 = 1;
 const R_X86_64_GLOB_DAT: u32 = 6;
@@ -74,11 +78,13 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 
 /// `[off, off + len)` inside a file of `file_len` bytes.
 fn within(off: u64, len: u64, file_len: usize) -> bool {
-    off.checked_add(len).is_some_and(|end| end <= file_len as u64)
+    off.checked_add(len)
+        .is_some_and(|end| end <= file_len as u64)
 }
 
 struct Phdr {
     ty: u32,
+    flags: u32,
     offset: u64,
     vaddr: u64,
     filesz: u64,
@@ -90,6 +96,7 @@ fn phdr(elf: &[u8], phoff: usize, i: usize) -> Phdr {
     let p = phoff + i * 56;
     Phdr {
         ty: u32_at(elf, p),
+        flags: u32_at(elf, p + 4),
         offset: u64_at(elf, p + 8),
         vaddr: u64_at(elf, p + 16),
         filesz: u64_at(elf, p + 32),
@@ -152,10 +159,24 @@ pub fn check(elf: &[u8]) -> Result<ElfInfo, ElfError> {
     let phoff = phoff as usize;
     let shoff = shoff as usize;
     let phs = || (0..phnum as usize).map(|i| phdr(elf, phoff, i));
+    // The app reads its own headers at run time through PT_PHDR: a count that
+    // disagrees with it (a corrupt e_phnum) makes it walk garbage.
+    if let Some(p) = phs().find(|p| p.ty == PT_PHDR) {
+        if p.offset != phoff as u64 || p.filesz != phnum * 56 {
+            return Err(ElfError::Malformed(
+                "PT_PHDR does not match the program header table",
+            ));
+        }
+    }
 
     // Load segments: hermit-entry copies each into [vaddr - first.vaddr, + memsz).
-    let first = phs().find(|p| p.ty == PT_LOAD).ok_or(ElfError::NotHermit("no PT_LOAD segment"))?;
-    let last = phs().filter(|p| p.ty == PT_LOAD).last().ok_or(ElfError::NotHermit("no PT_LOAD segment"))?;
+    let first = phs()
+        .find(|p| p.ty == PT_LOAD)
+        .ok_or(ElfError::NotHermit("no PT_LOAD segment"))?;
+    let last = phs()
+        .filter(|p| p.ty == PT_LOAD)
+        .last()
+        .ok_or(ElfError::NotHermit("no PT_LOAD segment"))?;
     let load_start = first.vaddr;
     let load_end = last
         .vaddr
@@ -178,12 +199,24 @@ pub fn check(elf: &[u8]) -> Result<ElfInfo, ElfError> {
         }
     }
 
+    let entry = u64_at(elf, 24);
+    let in_text = |p: &Phdr| {
+        p.ty == PT_LOAD && p.flags & PF_X != 0 && entry >= p.vaddr && entry - p.vaddr < p.memsz
+    };
+    if !phs().any(|p| in_text(&p)) {
+        return Err(ElfError::Malformed(
+            "entry point outside the executable segments",
+        ));
+    }
+
     check_notes(elf, phs().find(|p| p.ty == PT_NOTE))?;
 
     // Dynamic section: hermit-entry rejects DT_NEEDED, asserts DT_RELCOUNT == 0 and
     // slices the RELA table at the file offset of DT_RELA.
     let mut rela = 0u64;
     let mut relasz = 0u64;
+    let (mut has_rela, mut has_relasz) = (false, false);
+    let mut relacount = 0u64;
     if let Some(d) = phs().find(|p| p.ty == PT_DYNAMIC) {
         if !within(d.offset, d.filesz, elf.len()) {
             return Err(ElfError::Truncated("the dynamic section reaches"));
@@ -196,12 +229,31 @@ pub fn check(elf: &[u8]) -> Result<ElfInfo, ElfError> {
             let (tag, val) = (u64_at(elf, e), u64_at(elf, e + 8));
             match tag {
                 DT_NEEDED => return Err(ElfError::Dynamic),
-                DT_RELA => rela = vm_to_offset(elf, phoff, phnum as usize, val).unwrap_or(0),
-                DT_RELASZ => relasz = val,
-                DT_RELCOUNT if val != 0 => return Err(ElfError::Malformed("REL relocations (DT_RELCOUNT) are not supported")),
+                DT_RELA => {
+                    has_rela = true;
+                    rela = vm_to_offset(elf, phoff, phnum as usize, val)
+                        .ok_or(ElfError::Malformed("DT_RELA outside the loaded segments"))?;
+                }
+                DT_RELASZ => {
+                    has_relasz = true;
+                    relasz = val;
+                }
+                DT_RELAENT if val != 24 => return Err(ElfError::Malformed("DT_RELAENT is not 24")),
+                DT_RELACOUNT => relacount = val,
+                DT_RELCOUNT if val != 0 => {
+                    return Err(ElfError::Malformed(
+                        "REL relocations (DT_RELCOUNT) are not supported",
+                    ))
+                }
                 _ => {}
             }
         }
+    }
+    // A lost or damaged tag would silently skip relocations and crash the app later.
+    if has_rela != has_relasz || relasz % 24 != 0 || relacount > relasz / 24 {
+        return Err(ElfError::Malformed(
+            "inconsistent relocation entries in the dynamic section",
+        ));
     }
     if !within(rela, relasz, elf.len()) {
         return Err(ElfError::Truncated("the relocation table reaches"));
@@ -211,7 +263,10 @@ pub fn check(elf: &[u8]) -> Result<ElfInfo, ElfError> {
     }
 
     let mut dynsym_count = 0u64;
-    if let Some(sh) = (0..shnum as usize).map(|i| shoff + i * 64).find(|&s| u32_at(elf, s + 4) == SHT_DYNSYM) {
+    if let Some(sh) = (0..shnum as usize)
+        .map(|i| shoff + i * 64)
+        .find(|&s| u32_at(elf, s + 4) == SHT_DYNSYM)
+    {
         let (off, size) = (u64_at(elf, sh + 24), u64_at(elf, sh + 32));
         if !within(off, size, elf.len()) {
             return Err(ElfError::Truncated("the dynamic symbol table reaches"));
@@ -245,7 +300,10 @@ pub fn check(elf: &[u8]) -> Result<ElfInfo, ElfError> {
         }
     }
 
-    Ok(ElfInfo { mem_size, start_addr: (!relocatable).then_some(load_start) })
+    Ok(ElfInfo {
+        mem_size,
+        start_addr: (!relocatable).then_some(load_start),
+    })
 }
 
 /// Same translation as goblin's: the first PT_LOAD whose memory holds `addr`.
@@ -270,17 +328,26 @@ fn check_notes(elf: &[u8], note: Option<Phdr>) -> Result<(), ElfError> {
     let mut found = None;
     // The iterator stops at the first header that is short or not 4-byte aligned.
     while bytes.len() >= 12 && bytes.as_ptr() as usize % 4 == 0 {
-        let (namesz, descsz, ty) = (u32_at(bytes, 0) as usize, u32_at(bytes, 4) as usize, u32_at(bytes, 8));
+        let (namesz, descsz, ty) = (
+            u32_at(bytes, 0) as usize,
+            u32_at(bytes, 4) as usize,
+            u32_at(bytes, 8),
+        );
         if namesz == 0 || 12 + namesz > bytes.len() {
             return Err(ElfError::Malformed("note name"));
         }
-        let name = core::str::from_utf8(&bytes[12..12 + namesz - 1]).map_err(|_| ElfError::Malformed("note name"))?;
+        let name = core::str::from_utf8(&bytes[12..12 + namesz - 1])
+            .map_err(|_| ElfError::Malformed("note name"))?;
         let desc_off = (12 + namesz).next_multiple_of(align);
         if desc_off.checked_add(descsz).is_none_or(|e| e > bytes.len()) {
             return Err(ElfError::Truncated("a note reaches"));
         }
         if found.is_none() && name == "HERMIT" && ty == NT_HERMIT_ENTRY_VERSION {
-            found = Some(if descsz == 0 { None } else { Some(bytes[desc_off]) });
+            found = Some(if descsz == 0 {
+                None
+            } else {
+                Some(bytes[desc_off])
+            });
         }
         let next = (desc_off + descsz).next_multiple_of(align);
         if next > bytes.len() {

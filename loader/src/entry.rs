@@ -159,4 +159,5 @@ static mut BOOT_PML4: Table = Table([0; 512]);
 static mut BOOT_PDPT: Table = Table([0; 512]);
 static mut BOOT_PD: [Table; 4] = [const { Table([0; 512]) }; 4];
 
-static NO_LONG_MODE_MSG: [u8; 59] = *b"gitfs-loader: error: the CPU does not support 64-bit mode\n\0";
+static NO_LONG_MODE_MSG: [u8; 59] =
+    *b"gitfs-loader: error: the CPU does not support 64-bit mode\n\0";

@@ -4,7 +4,11 @@ use alloc::vec::Vec;
 
 use crate::multiboot::Region;
 
-pub fn build(regions: &[Region], bootargs: &str, freq_mhz: Option<u16>) -> Result<Vec<u8>, vm_fdt::Error> {
+pub fn build(
+    regions: &[Region],
+    bootargs: &str,
+    freq_mhz: Option<u16>,
+) -> Result<Vec<u8>, vm_fdt::Error> {
     let mut fdt = vm_fdt::FdtWriter::new()?;
     let root = fdt.begin_node("")?;
     fdt.property_u32("#address-cells", 2)?;

@@ -56,14 +56,19 @@ extern "C" {
 #[no_mangle]
 extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
     if magic != multiboot::BOOTLOADER_MAGIC {
-        fail(format_args!("not started by a multiboot loader (eax = {magic:#x})"));
+        fail(format_args!(
+            "not started by a multiboot loader (eax = {magic:#x})"
+        ));
     }
     let info = unsafe { multiboot::Info::new(info_addr) };
 
     // Copy the command line first: the kernel image may later overwrite QEMU's copy.
     let raw = info.command_line();
     if raw.len() > cmdline::MAX_LEN {
-        fail(format_args!("{}", cmdline::CmdlineError::TooLong(raw.len())));
+        fail(format_args!(
+            "{}",
+            cmdline::CmdlineError::TooLong(raw.len())
+        ));
     }
     // SAFETY: single-threaded; the only reference to CMDLINE.
     let buf = unsafe { &mut *core::ptr::addr_of_mut!(CMDLINE) };
@@ -71,7 +76,10 @@ extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
     let opts = cmdline::parse(buf, raw.len()).unwrap_or_else(|e| fail(format_args!("{e}")));
     serial::set_verbose(opts.verbose);
     let kernel_cmdline: &'static str = core::str::from_utf8(&buf[..opts.kernel_len]).unwrap_or("");
-    vlog!("command line for the kernel: {kernel_cmdline:?}, freq {:?} MHz", opts.freq_mhz);
+    vlog!(
+        "command line for the kernel: {kernel_cmdline:?}, freq {:?} MHz",
+        opts.freq_mhz
+    );
 
     let mem = info.memory_map();
     for r in mem.regions() {
@@ -85,9 +93,16 @@ extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
         core::ptr::addr_of!(__loader_start) as u64,
         core::ptr::addr_of!(__loader_end) as u64,
     );
-    vlog!("loader {loader_start:#x}..{loader_end:#x}, module {:#x}..{:#x}", module.start, module.end);
+    vlog!(
+        "loader {loader_start:#x}..{loader_end:#x}, module {:#x}..{:#x}",
+        module.start,
+        module.end
+    );
     if module.end > BOOT_MAP_END || module.start < loader_end || module.start % 8 != 0 {
-        fail(format_args!("module at {:#x}..{:#x} is outside usable memory", module.start, module.end));
+        fail(format_args!(
+            "module at {:#x}..{:#x} is outside usable memory",
+            module.start, module.end
+        ));
     }
     let mut elf_addr = module.start;
     let elf_len = (module.end - module.start) as usize;
@@ -136,10 +151,19 @@ extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
     vlog!("app image {kernel_start:#x}..{kernel_end:#x}");
     // SAFETY: checked above to be RAM, not overlapping the loader or the module.
     let memory = unsafe {
-        core::slice::from_raw_parts_mut(kernel_start as *mut MaybeUninit<u8>, elf_info.mem_size as usize)
+        core::slice::from_raw_parts_mut(
+            kernel_start as *mut MaybeUninit<u8>,
+            elf_info.mem_size as usize,
+        )
     };
+    // load_kernel leaves the gaps between segments alone: make them zero, not old module bytes.
+    memory.fill(MaybeUninit::new(0));
     let loaded = object.load_kernel(memory, kernel_start);
-    vlog!("entry {:#x}, tls {:?}", loaded.entry_point, loaded.load_info.tls_info);
+    vlog!(
+        "entry {:#x}, tls {:?}",
+        loaded.entry_point,
+        loaded.load_info.tls_info
+    );
 
     let fdt = fdt::build(mem.regions(), kernel_cmdline, opts.freq_mhz)
         .unwrap_or_else(|e| fail(format_args!("building the device tree failed: {e:?}")));

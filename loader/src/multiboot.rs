@@ -31,12 +31,17 @@ impl MemoryMap {
 
     /// Whether `[start, end)` lies inside one available region.
     pub fn contains(&self, start: u64, end: u64) -> bool {
-        self.regions().iter().any(|r| r.start <= start && end <= r.end)
+        self.regions()
+            .iter()
+            .any(|r| r.start <= start && end <= r.end)
     }
 
     /// Bytes of RAM at or above `addr`.
     pub fn bytes_above(&self, addr: u64) -> u64 {
-        self.regions().iter().map(|r| r.end.saturating_sub(r.start.max(addr))).sum()
+        self.regions()
+            .iter()
+            .map(|r| r.end.saturating_sub(r.start.max(addr)))
+            .sum()
     }
 }
 
@@ -63,7 +68,10 @@ impl Info {
     /// `addr` must be the multiboot information address passed in ebx.
     pub unsafe fn new(addr: u32) -> Self {
         let addr = u64::from(addr);
-        Self { addr, flags: rd32(addr) }
+        Self {
+            addr,
+            flags: rd32(addr),
+        }
     }
 
     pub fn addr(&self) -> u64 {
@@ -97,13 +105,19 @@ impl Info {
             let m = u64::from(rd32(self.addr + 24));
             let start = u64::from(rd32(m));
             let end = u64::from(rd32(m + 4));
-            Some(Module { start, end: end.max(start) })
+            Some(Module {
+                start,
+                end: end.max(start),
+            })
         }
     }
 
     /// Available RAM from the memory map, or from mem_lower/mem_upper without one.
     pub fn memory_map(&self) -> MemoryMap {
-        let mut map = MemoryMap { regions: [Region::default(); MAX_REGIONS], count: 0 };
+        let mut map = MemoryMap {
+            regions: [Region::default(); MAX_REGIONS],
+            count: 0,
+        };
         unsafe {
             if self.flags & (1 << 6) != 0 {
                 let len = u64::from(rd32(self.addr + 44));
@@ -115,15 +129,24 @@ impl Info {
                     let length = rd64(base + off + 12);
                     let kind = rd32(base + off + 20);
                     if kind == 1 {
-                        map.push(Region { start, end: start.saturating_add(length) });
+                        map.push(Region {
+                            start,
+                            end: start.saturating_add(length),
+                        });
                     }
                     off += size + 4;
                 }
             } else if self.flags & 1 != 0 {
                 let lower = u64::from(rd32(self.addr + 4)) * 1024;
                 let upper = u64::from(rd32(self.addr + 8)) * 1024;
-                map.push(Region { start: 0, end: lower });
-                map.push(Region { start: 0x10_0000, end: 0x10_0000 + upper });
+                map.push(Region {
+                    start: 0,
+                    end: lower,
+                });
+                map.push(Region {
+                    start: 0x10_0000,
+                    end: 0x10_0000 + upper,
+                });
             }
         }
         map.regions[..map.count].sort_unstable_by_key(|r| r.start);

@@ -105,7 +105,10 @@ impl Artifacts {
 
 fn ensure_built(root: &Path, c: &Component) -> Result<()> {
     let output = root.join(c.output);
-    let built = std::fs::metadata(&output).and_then(|m| m.modified()).ok();
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    // The stamp marks a build that cargo found up to date (output left untouched).
+    let stamp = stamp_path(&output);
+    let built = mtime(&output).map(|o| o.max(mtime(&stamp).unwrap_or(o)));
     let newest = c
         .sources
         .iter()
@@ -152,7 +155,14 @@ fn ensure_built(root: &Path, c: &Component) -> Result<()> {
             tail,
         });
     }
+    let _ = std::fs::write(&stamp, b"");
     Ok(())
+}
+
+fn stamp_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".gitfs-qemu-stamp");
+    output.with_file_name(name)
 }
 
 /// Newest modification time of a file or of any file below a directory (skipping `target`).
@@ -164,7 +174,10 @@ fn newest_mtime(path: &Path) -> Option<SystemTime> {
     let mut newest = None;
     for entry in std::fs::read_dir(path).ok()?.flatten() {
         let name = entry.file_name();
-        if name == "target" || name.to_string_lossy().starts_with('.') && name != ".cargo" {
+        let text = name.to_string_lossy();
+        let hidden = text.starts_with('.') && text != ".cargo";
+        // Documentation does not change the images.
+        if name == "target" || hidden || text.ends_with(".md") {
             continue;
         }
         newest = newest.max(newest_mtime(&entry.path()));

@@ -177,7 +177,7 @@ pub fn parse_cpu_mhz(cpuinfo: &str) -> Option<u32> {
             return None;
         }
         let mhz: f64 = value.trim().parse().ok()?;
-        (mhz >= 1.0 && mhz < 100_000.0).then(|| mhz.round() as u32)
+        (1.0..100_000.0).contains(&mhz).then(|| mhz.round() as u32)
     })
 }
 

@@ -153,6 +153,12 @@ impl Console {
         self.send_bytes(&bytes)
     }
 
+    /// Sent bytes whose echo has not come back yet. Binary replies are only safe to read
+    /// when this is 0 (do not pipeline requests whose answers are binary).
+    pub fn pending_echo(&self) -> usize {
+        self.filter.pending()
+    }
+
     /// True once QEMU's output has ended and every byte was consumed.
     pub fn is_closed(&self) -> bool {
         self.closed && self.buf.is_empty()
@@ -332,7 +338,11 @@ mod tests {
     fn pipe_console() -> (Console, std::io::PipeReader, std::io::PipeWriter) {
         let (to_guest_r, to_guest_w) = std::io::pipe().expect("pipe");
         let (from_guest_r, from_guest_w) = std::io::pipe().expect("pipe");
-        (Console::new(to_guest_w, from_guest_r), to_guest_r, from_guest_w)
+        (
+            Console::new(to_guest_w, from_guest_r),
+            to_guest_r,
+            from_guest_w,
+        )
     }
 
     #[test]

@@ -41,8 +41,13 @@ pub enum Error {
         transcript: String,
         stderr: String,
     },
+    #[error("QEMU stopped the guest: {stderr}")]
+    GuestStopped { stderr: String },
     #[error("timed out after {timeout:?} waiting for {what}")]
-    Timeout { what: &'static str, timeout: Duration },
+    Timeout {
+        what: &'static str,
+        timeout: Duration,
+    },
     #[error("console closed (QEMU exited) while waiting for {what}")]
     ConsoleClosed { what: &'static str },
     #[error("line to send contains a line break or is not plain text: {0:?}")]

@@ -1,1 +1,289 @@
-fn main() {}
+//! `gitfs-qemu`: boot the gitfs unikernel under QEMU for people and benchmarks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gitfs_qemu::{artifacts, run_interactive, AccelMode, Artifacts, Exit, Freq, Vm, VmConfig};
+
+/// Boot the gitfs Hermit unikernel (our loader + the kernel app) under QEMU.
+///
+/// The loader and kernel images are built on first use (or when their sources are newer)
+/// with the pinned nightly; GITFS_LOADER / GITFS_KERNEL point at other images instead.
+/// TCG (software emulation) is the default and always works; KVM is optional.
+#[derive(Parser)]
+#[command(name = "gitfs-qemu", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Boot and attach this terminal to the serial console.
+    ///
+    /// Type requests (`help`, `ping`, `echo TEXT`, `quit`). Ctrl-A X kills QEMU,
+    /// Ctrl-A H lists QEMU's other console keys. Exits 0 when the app exits 0.
+    Run {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// Arguments for the application (after `--`).
+        #[arg(last = true)]
+        app_args: Vec<String>,
+    },
+    /// Smoke test: boot, `ping`, `echo`, `quit`; prints timings.
+    Ping {
+        #[command(flatten)]
+        vm: VmOpts,
+    },
+    /// Benchmark: boot N times to the ready line; prints median and spread, image sizes.
+    BootTime {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// Number of boots.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// Print the QEMU command line that `run` would use.
+    Command {
+        #[command(flatten)]
+        vm: VmOpts,
+        #[arg(last = true)]
+        app_args: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AccelArg {
+    Tcg,
+    Kvm,
+    /// KVM when /dev/kvm exists and a probe boot works (verdict cached), else TCG.
+    Auto,
+}
+
+/// The app's flag for booting without a disk.
+const NO_DISK: &str = "--no-disk";
+
+#[derive(Args)]
+struct VmOpts {
+    /// Disk image attached read-only as virtio-blk (without it the app gets `--no-disk`).
+    #[arg(long, value_name = "IMAGE")]
+    disk: Option<PathBuf>,
+    /// Accelerator.
+    #[arg(long, value_enum, default_value = "tcg")]
+    accel: AccelArg,
+    /// Guest memory (QEMU -m syntax).
+    #[arg(long, default_value = "256M")]
+    memory: String,
+    /// Virtual CPUs.
+    #[arg(long, default_value_t = 1)]
+    cpus: u32,
+    /// CPU frequency in MHz given to the kernel (default: the host's, from /proc/cpuinfo;
+    /// 0: let the kernel measure, which is wrong by up to 2x under TCG).
+    #[arg(long, value_name = "MHZ")]
+    freq: Option<u32>,
+    /// Extra kernel argument (repeatable), before `--` on the kernel command line.
+    #[arg(long = "kernel-arg", value_name = "ARG", allow_hyphen_values = true)]
+    kernel_args: Vec<String>,
+    /// Loader image instead of the built one (also GITFS_LOADER).
+    #[arg(long, value_name = "ELF32")]
+    loader: Option<PathBuf>,
+    /// Kernel app image instead of the built one (also GITFS_KERNEL).
+    #[arg(long, value_name = "ELF")]
+    kernel: Option<PathBuf>,
+    /// Seconds to wait for the ready line.
+    #[arg(long, default_value_t = 60)]
+    boot_timeout: u64,
+}
+
+impl VmOpts {
+    fn config(&self, app_args: &[String]) -> Result<VmConfig> {
+        let root = artifacts::repo_root();
+        let built = if self.loader.is_none() || self.kernel.is_none() {
+            Some(Artifacts::find_or_build(&root).context("preparing the boot images")?)
+        } else {
+            None
+        };
+        let pick = |given: &Option<PathBuf>, f: fn(&Artifacts) -> &PathBuf| {
+            given
+                .clone()
+                .or_else(|| built.as_ref().map(|a| f(a).clone()))
+                .unwrap_or_default()
+        };
+        let artifacts = Artifacts {
+            loader: pick(&self.loader, |a| &a.loader),
+            kernel: pick(&self.kernel, |a| &a.kernel),
+        };
+        for p in [&artifacts.loader, &artifacts.kernel] {
+            if !p.is_file() {
+                bail!("{} is not a file", p.display());
+            }
+        }
+        let mut app_args = app_args.to_vec();
+        if self.disk.is_none() && !app_args.iter().any(|a| a == NO_DISK) {
+            app_args.push(NO_DISK.into());
+        }
+        Ok(VmConfig {
+            artifacts: Some(artifacts),
+            memory: self.memory.clone(),
+            cpus: self.cpus,
+            accel: match self.accel {
+                AccelArg::Tcg => AccelMode::Tcg,
+                AccelArg::Kvm => AccelMode::Kvm,
+                AccelArg::Auto => AccelMode::Auto,
+            },
+            freq: match self.freq {
+                None => Freq::Host,
+                Some(0) => Freq::None,
+                Some(m) => Freq::Mhz(m),
+            },
+            kernel_args: self.kernel_args.clone(),
+            app_args,
+            disk: self.disk.clone(),
+            boot_timeout: Duration::from_secs(self.boot_timeout),
+            ..VmConfig::default()
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gitfs-qemu: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run { vm, app_args } => {
+            let config = vm.config(&app_args)?;
+            eprintln!("gitfs-qemu: console attached; `quit` stops the app, Ctrl-A X kills QEMU");
+            let exit = run_interactive(&config)?;
+            if exit == Exit::Other(0) {
+                eprintln!("gitfs-qemu: QEMU quit from its console (Ctrl-A X)");
+            } else {
+                eprintln!("gitfs-qemu: {exit}");
+            }
+            Ok(exit_code(exit))
+        }
+        Cmd::Ping { vm } => ping(&vm.config(&[])?),
+        Cmd::BootTime { vm, runs } => boot_time(&vm.config(&[])?, runs),
+        Cmd::Command { vm, app_args } => {
+            let config = vm.config(&app_args)?;
+            let accel = config.resolve_accel()?;
+            let args = config.qemu_args(accel, gitfs_qemu::cmdline::Serial::MonStdio)?;
+            let mut words = vec![args.qemu.to_string_lossy().into_owned()];
+            for a in args.argv() {
+                words.push(gitfs_qemu::cmdline::shell_quote(&a.to_string_lossy()));
+            }
+            println!("{}", words.join(" "));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn exit_code(exit: Exit) -> ExitCode {
+    match exit {
+        Exit::Success => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+fn ping(config: &VmConfig) -> Result<ExitCode> {
+    let mut vm = Vm::boot(config).context("booting")?;
+    println!(
+        "ready after {:.0} ms: {}",
+        ms(vm.boot_time().unwrap_or_default()),
+        vm.ready_line().unwrap_or_default()
+    );
+    let t = Instant::now();
+    let pong = vm.request("ping")?;
+    println!("ping -> {pong} ({:.1} ms)", ms(t.elapsed()));
+    if pong != "pong" {
+        bail!("unexpected answer to ping: {pong:?}");
+    }
+    let text = "hello from the host";
+    let back = vm.request(&format!("echo {text}"))?;
+    if back != text {
+        bail!("echo came back as {back:?}");
+    }
+    println!("echo ok");
+    let exit = vm.stop()?;
+    println!("stop: {exit}");
+    Ok(exit_code(exit))
+}
+
+fn boot_time(config: &VmConfig, runs: usize) -> Result<ExitCode> {
+    if runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let Some(a) = &config.artifacts else {
+        bail!("no images");
+    };
+    let size = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let accel = config.resolve_accel()?;
+    println!(
+        "boot to ready line, {runs} runs, accel {accel}, -m {}",
+        config.memory
+    );
+    let mut host = Vec::with_capacity(runs);
+    let mut guest = Vec::new();
+    for i in 0..runs {
+        let vm = Vm::boot(config).with_context(|| format!("boot {}", i + 1))?;
+        let t = vm.boot_time().unwrap_or_default();
+        let boot_ms = vm
+            .ready_line()
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("boot_ms="))
+            })
+            .and_then(|v| v.parse::<f64>().ok());
+        let exit = vm.stop()?;
+        if exit != Exit::Success {
+            bail!("boot {}: stop ended with {exit}", i + 1);
+        }
+        host.push(ms(t));
+        guest.extend(boot_ms);
+    }
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>9}",
+        "", "median", "min", "max", "spread"
+    );
+    let row = |name: &str, v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let (lo, hi) = (v[0], v[v.len() - 1]);
+        println!(
+            "{name:<28} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            median(v),
+            lo,
+            hi,
+            hi - lo
+        );
+    };
+    row("spawn -> ready line (ms)", &mut host);
+    if guest.len() == runs {
+        row("guest-reported boot_ms", &mut guest);
+    }
+    println!("{:<28} {:>9} bytes", "kernel image", size(&a.kernel));
+    println!("{:<28} {:>9} bytes", "loader image", size(&a.loader));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}

@@ -166,7 +166,6 @@ impl VmConfig {
             || {
                 let mut probe = self.clone();
                 probe.boot_timeout = Duration::from_secs(10);
-                probe.app_args.clear();
                 match Vm::spawn_args(&probe_args, &probe) {
                     Ok(mut vm) => vm.wait_ready().is_ok(),
                     Err(_) => false,
@@ -223,6 +222,10 @@ pub fn run_interactive(config: &VmConfig) -> Result<Exit> {
 }
 
 /// A running VM. Dropping it kills QEMU's process group.
+///
+/// QEMU also gets SIGKILL when the thread that started it ends (`PR_SET_PDEATHSIG`), so
+/// that a harness killed without unwinding leaves nothing behind: keep a `Vm` on the
+/// thread that booted it.
 pub struct Vm {
     child: Child,
     console: Console,
@@ -313,12 +316,23 @@ impl Vm {
             let deadline = self.started + self.boot_timeout;
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
-                match self.console.read_line(left) {
+                // Short slices: a guest stopped by KVM neither prints nor exits.
+                match self.console.read_line(left.min(Duration::from_millis(200))) {
                     Ok(line) => {
                         if let Some(pos) = line.find(READY_PREFIX) {
                             self.boot_time = Some(self.started.elapsed());
                             self.ready_line = Some(line[pos..].to_string());
                             break;
+                        }
+                    }
+                    Err(Error::Timeout { .. }) if Instant::now() < deadline => {
+                        let stderr = self.stderr();
+                        if stderr.contains("KVM internal error") {
+                            self.kill();
+                            let head: Vec<&str> = stderr.lines().take(2).collect();
+                            return Err(Error::GuestStopped {
+                                stderr: head.join(" / "),
+                            });
                         }
                     }
                     Err(Error::Timeout { .. }) => {
@@ -332,8 +346,8 @@ impl Vm {
                         let exit = self.wait_exit(self.stop_timeout)?;
                         return Err(Error::ExitedEarly {
                             exit,
-                            transcript: self.console.transcript(),
-                            stderr: self.stderr(),
+                            transcript: self.console.transcript().trim_end().to_string(),
+                            stderr: self.stderr().trim_end().to_string(),
                         });
                     }
                     Err(e) => return Err(e),
@@ -385,7 +399,9 @@ impl Vm {
     /// Asks the app to quit and returns how QEMU ended (killing it on timeout).
     pub fn stop(mut self) -> Result<Exit> {
         if self.exit.is_none() {
-            self.send("quit")?;
+            self.wait_ready()?;
+            // A failed write means QEMU is already gone: its status tells the rest.
+            let _ = self.console.send_line("quit");
         }
         self.wait_exit(self.stop_timeout)
     }

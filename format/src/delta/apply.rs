@@ -48,7 +48,8 @@ pub fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>> {
             "result size larger than the delta can produce",
         ));
     }
-    let mut out = Vec::with_capacity(result_size);
+    // Grow with the data rather than trusting the announced size.
+    let mut out = Vec::with_capacity(result_size.min(base.len().saturating_add(delta.len())));
     while pos < delta.len() {
         let cmd = delta[pos];
         pos += 1;

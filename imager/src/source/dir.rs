@@ -45,7 +45,7 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
     )
     .into_bytes();
     let commit_id = object_id(ObjectKind::Commit, &commit);
-    let objects = walk::collect((commit_id, commit), tree, |id| {
+    let objects = walk::collect((commit_id, commit), tree, false, |id| {
         store.remove(&id).ok_or_else(|| SourceError::Git {
             message: format!("internal: object {id} missing from the directory store"),
             source: None,
@@ -104,11 +104,16 @@ fn scan(dir: &Path, files: &mut Vec<PathBuf>) -> Result<Dir, SourceError> {
         } else if ft.is_dir() {
             Node::Dir(scan(&path, files)?)
         } else if ft.is_file() {
-            let mode = entry.metadata().map_err(io_err(&path))?.permissions().mode();
+            let mode = entry
+                .metadata()
+                .map_err(io_err(&path))?
+                .permissions()
+                .mode();
             files.push(path);
             Node::File {
                 index: files.len() - 1,
-                exec: mode & 0o111 != 0,
+                // Git looks at the owner's execute bit only (0o645 stays 100644).
+                exec: mode & 0o100 != 0,
             }
         } else {
             // Sockets, FIFOs, devices: Git does not track them either.
@@ -116,7 +121,14 @@ fn scan(dir: &Path, files: &mut Vec<PathBuf>) -> Result<Dir, SourceError> {
         };
         entries.push((name.as_bytes().to_vec(), node));
     }
-    entries.sort_by(|a, b| tree_order(&a.0, matches!(a.1, Node::Dir(_)), &b.0, matches!(b.1, Node::Dir(_))));
+    entries.sort_by(|a, b| {
+        tree_order(
+            &a.0,
+            matches!(a.1, Node::Dir(_)),
+            &b.0,
+            matches!(b.1, Node::Dir(_)),
+        )
+    });
     Ok(Dir { entries })
 }
 

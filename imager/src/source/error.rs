@@ -57,6 +57,13 @@ pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     while let Some(next) = cur.source() {
         cur = next;
     }
+    if let Some(io) = cur.downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::UnexpectedEof {
+            // What a server that rejects the request does (its reason, if any,
+            // went to stderr, e.g. from ssh): say that, not "failed to fill buffer".
+            return "the remote closed the connection early (wrong path, or no access?)".into();
+        }
+    }
     let text = cur.to_string();
     text.lines().next().unwrap_or("").trim().to_string()
 }

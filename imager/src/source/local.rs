@@ -15,12 +15,15 @@ pub(crate) fn load(path: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
 
 pub(crate) fn open(path: &Path) -> Result<gix::Repository, SourceError> {
     // Isolated: the snapshot must not depend on the user's or system's Git config.
-    let mut repo = gix::open_opts(path, gix::open::Options::isolated()).map_err(|e| {
-        SourceError::Git {
-            message: format!("cannot open repository {}: {}", path.display(), root_cause(&e)),
+    let mut repo =
+        gix::open_opts(path, gix::open::Options::isolated()).map_err(|e| SourceError::Git {
+            message: format!(
+                "cannot open repository {}: {}",
+                path.display(),
+                root_cause(&e)
+            ),
             source: Some(Box::new(e)),
-        }
-    })?;
+        })?;
     // Trees and blobs are each read once; a pack cache speeds up delta chains.
     repo.object_cache_size_if_unset(32 * 1024 * 1024);
     Ok(repo)
@@ -50,12 +53,16 @@ pub(crate) fn commit_snapshot(
     data: Vec<u8>,
     rev: &str,
 ) -> Result<Snapshot, SourceError> {
-    let tree = gix::objs::CommitRefIter::from_bytes(&data)
-        .tree_id()
-        .map_err(|e| SourceError::git(format!("malformed commit {id}"), e))?;
     let commit = oid(&id)?;
-    let tree = oid(&tree)?;
-    let objects = walk::collect((commit, data), tree, |want| {
+    // A commit always starts with its tree: "tree <40 hex>\n".
+    let tree = data
+        .strip_prefix(b"tree ")
+        .and_then(|rest| ObjectId::from_hex(rest.get(..40)?))
+        .ok_or_else(|| SourceError::Git {
+            message: format!("malformed commit {id}"),
+            source: None,
+        })?;
+    let objects = walk::collect((commit, data), tree, true, |want| {
         let gid = gix::ObjectId::Sha1(*want.as_bytes());
         let obj = repo.find_object(gid).map_err(|e| SourceError::Git {
             message: format!("object {want} is missing: {}", root_cause(&e)),

@@ -10,7 +10,14 @@ use super::{local, Snapshot, SourceError, SourceOptions};
 
 /// URL schemes and the scp-like form (`[user@]host:path`) that name a remote.
 pub(crate) fn is_url(source: &str) -> bool {
-    const SCHEMES: [&str; 6] = ["https://", "http://", "ssh://", "git://", "git+ssh://", "ssh+git://"];
+    const SCHEMES: [&str; 6] = [
+        "https://",
+        "http://",
+        "ssh://",
+        "git://",
+        "git+ssh://",
+        "ssh+git://",
+    ];
     if SCHEMES.iter().any(|s| source.starts_with(s)) {
         return true;
     }
@@ -41,7 +48,10 @@ pub(crate) fn load(url: &str, opts: &SourceOptions) -> Result<Snapshot, SourceEr
             source,
         })?;
     let repo = gix::init_bare(tmp.path()).map_err(|e| {
-        SourceError::git(format!("cannot create a repository in {}", tmp.path().display()), e)
+        SourceError::git(
+            format!("cannot create a repository in {}", tmp.path().display()),
+            e,
+        )
     })?;
 
     let rev = opts.rev.as_deref().unwrap_or("HEAD");
@@ -82,4 +92,34 @@ pub(crate) fn load(url: &str, opts: &SourceOptions) -> Result<Snapshot, SourceEr
             rev: rev.to_string(),
         })?;
     local::commit_snapshot(&repo, commit.id, commit.data.clone(), rev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_url;
+
+    #[test]
+    fn urls_and_paths() {
+        for url in [
+            "https://example.com/r.git",
+            "http://h/r",
+            "ssh://u@h:22/r",
+            "git://h/r",
+            "git@github.com:owner/repo.git",
+            "host:repo",
+        ] {
+            assert!(is_url(url), "{url}");
+        }
+        for path in [
+            "/tmp/repo",
+            "./repo",
+            "repo",
+            "dir/with:colon",
+            "file:///x",
+            ":x",
+            "x:",
+        ] {
+            assert!(!is_url(path), "{path}");
+        }
+    }
 }

@@ -34,13 +34,17 @@ pub(crate) fn parse_tree(mut data: &[u8]) -> Option<Vec<Entry<'_>>> {
 }
 
 /// Collects the commit and every tree and blob reachable from `tree`, once each,
-/// depth first in tree order. `fetch` returns an object's kind and data;
-/// every object is checked against its id (a corrupt store must not make an image).
+/// in `git rev-list --objects` order (depth first, entries in tree order), so an
+/// object's path is that of its first occurrence as Git sees it. `fetch` returns
+/// an object's kind and data; with `verify`, each is checked against its id (a
+/// corrupt store must not make an image; objects hashed by the caller need not).
 pub(crate) fn collect(
     commit: (ObjectId, Vec<u8>),
     tree: ObjectId,
-    mut fetch: impl FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>,
+    verify: bool,
+    fetch: impl FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>,
 ) -> Result<Vec<SourceObject>, SourceError> {
+    let mut fetch = Fetch { fetch, verify };
     let mut objects = vec![SourceObject {
         id: commit.0,
         kind: ObjectKind::Commit,
@@ -49,64 +53,98 @@ pub(crate) fn collect(
     }];
     let mut seen = HashSet::new();
     seen.insert(tree);
-    // Stack of trees still to expand, each with its path.
-    let mut stack = vec![(tree, Vec::new())];
-    while let Some((id, path)) = stack.pop() {
-        let data = fetch_checked(&mut fetch, id, ObjectKind::Tree)?;
-        // Owned (is_tree, id, path) per new entry, so the tree can be stored before its blobs.
-        let children: Vec<(bool, ObjectId, Vec<u8>)> = parse_tree(&data)
-            .ok_or_else(|| SourceError::Git {
-                message: format!("malformed tree {id}"),
-                source: None,
-            })?
-            .into_iter()
-            .filter(|e| e.mode != MODE_GITLINK && seen.insert(e.id))
-            .map(|e| (e.mode == MODE_TREE, e.id, join(&path, e.name)))
-            .collect();
-        objects.push(SourceObject {
-            id,
-            kind: ObjectKind::Tree,
-            data,
-            path,
-        });
-        let mut subtrees = Vec::new();
-        for (is_tree, child, child_path) in children {
-            if is_tree {
-                subtrees.push((child, child_path));
-            } else {
-                let data = fetch_checked(&mut fetch, child, ObjectKind::Blob)?;
-                objects.push(SourceObject {
-                    id: child,
-                    kind: ObjectKind::Blob,
-                    data,
-                    path: child_path,
-                });
-            }
+    // Explicit stack (no recursion: tree depth comes from the data) of the
+    // remaining children of each open tree, reversed so `pop` yields them in order.
+    let mut stack = vec![expand(&mut fetch, &mut objects, tree, Vec::new())?];
+    while let Some(top) = stack.last_mut() {
+        let Some(child) = top.pop() else {
+            stack.pop();
+            continue;
+        };
+        // Marked when visited, not when listed, as git does: the first
+        // occurrence in depth-first order names the object.
+        if !seen.insert(child.id) {
+            continue;
         }
-        stack.extend(subtrees.into_iter().rev());
+        if child.is_tree {
+            let children = expand(&mut fetch, &mut objects, child.id, child.path)?;
+            stack.push(children);
+        } else {
+            let data = fetch.get(child.id, ObjectKind::Blob)?;
+            objects.push(SourceObject {
+                id: child.id,
+                kind: ObjectKind::Blob,
+                data,
+                path: child.path,
+            });
+        }
     }
     Ok(objects)
 }
 
-fn fetch_checked(
-    fetch: &mut impl FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>,
+struct Child {
+    is_tree: bool,
     id: ObjectId,
-    want: ObjectKind,
-) -> Result<Vec<u8>, SourceError> {
-    let (kind, data) = fetch(id)?;
-    if kind != want {
-        return Err(SourceError::Git {
-            message: format!("object {id} is a {}, expected a {}", kind.as_str(), want.as_str()),
+    path: Vec<u8>,
+}
+
+/// Stores tree `id` and returns its children (gitlinks left out), last first.
+fn expand<F: FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>>(
+    fetch: &mut Fetch<F>,
+    objects: &mut Vec<SourceObject>,
+    id: ObjectId,
+    path: Vec<u8>,
+) -> Result<Vec<Child>, SourceError> {
+    let data = fetch.get(id, ObjectKind::Tree)?;
+    let mut children: Vec<Child> = parse_tree(&data)
+        .ok_or_else(|| SourceError::Git {
+            message: format!("malformed tree {id}"),
             source: None,
-        });
+        })?
+        .into_iter()
+        .filter(|e| e.mode != MODE_GITLINK)
+        .map(|e| Child {
+            is_tree: e.mode == MODE_TREE,
+            id: e.id,
+            path: join(&path, e.name),
+        })
+        .collect();
+    children.reverse();
+    objects.push(SourceObject {
+        id,
+        kind: ObjectKind::Tree,
+        data,
+        path,
+    });
+    Ok(children)
+}
+
+struct Fetch<F> {
+    fetch: F,
+    verify: bool,
+}
+
+impl<F: FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>> Fetch<F> {
+    fn get(&mut self, id: ObjectId, want: ObjectKind) -> Result<Vec<u8>, SourceError> {
+        let (kind, data) = (self.fetch)(id)?;
+        if kind != want {
+            return Err(SourceError::Git {
+                message: format!(
+                    "object {id} is a {}, expected a {}",
+                    kind.as_str(),
+                    want.as_str()
+                ),
+                source: None,
+            });
+        }
+        if self.verify && object_id(kind, &data) != id {
+            return Err(SourceError::Git {
+                message: format!("object {id} is corrupt (its data hashes to another id)"),
+                source: None,
+            });
+        }
+        Ok(data)
     }
-    if object_id(kind, &data) != id {
-        return Err(SourceError::Git {
-            message: format!("object {id} is corrupt (its data hashes to another id)"),
-            source: None,
-        });
-    }
-    Ok(data)
 }
 
 fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {

@@ -17,7 +17,10 @@ extern "C" {
 /// Milliseconds since the virtual CPU was reset (accurate when the kernel knows the
 /// CPU frequency: pass `-freq MHZ` under TCG).
 pub fn uptime_ms() -> Option<u64> {
-    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: the kernel writes one timespec through the valid pointer.
     let rc = unsafe { sys_clock_gettime(CLOCK_MONOTONIC, &mut ts) };
     if rc != 0 || ts.tv_sec < 0 {

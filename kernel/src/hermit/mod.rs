@@ -2,6 +2,12 @@
 //! The application runs in ring 0 next to the kernel, so it may use port I/O and
 //! read the page tables itself.
 
+mod blk;
 mod clock;
+mod hal;
+mod paging;
+mod pci;
+mod port;
 
+pub use blk::{open as open_disk, OpenError, VirtioDisk, MAX_REQUEST};
 pub use clock::uptime_ms;

@@ -45,7 +45,11 @@ pub fn git_in(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
         .env("GIT_COMMITTER_EMAIL", "t@example.com")
         .env("GIT_AUTHOR_DATE", "1700000000 +0000")
         .env("GIT_COMMITTER_DATE", "1700000000 +0000")
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run git");
@@ -56,12 +60,18 @@ pub fn git_in(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
         std::thread::spawn(move || stdin.write_all(&data).unwrap());
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
 fn lcg(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *seed >> 33
 }
 
@@ -73,12 +83,29 @@ pub fn make_repo(dir: &Path, commits: usize) -> ObjectId {
     let mut seed = 42u64;
     std::fs::create_dir_all(dir.join("src/deep/er")).unwrap();
     let mut log = String::new();
+    // A file where each commit rewrites two random lines: each version is closest to
+    // its neighbours, so git chains them (depth up to --depth).
+    let mut lines: Vec<String> = (0..300)
+        .map(|i| format!("{i} {:016x}\n", lcg(&mut seed)))
+        .collect();
     for c in 0..commits {
-        log.push_str(&format!("line {c}: the quick brown fox jumps over the lazy dog {}\n", c * 7));
+        for _ in 0..2 {
+            let i = (lcg(&mut seed) % lines.len() as u64) as usize;
+            lines[i] = format!("{i} {:016x} changed in {c}\n", lcg(&mut seed));
+        }
+        std::fs::write(dir.join("mutating.txt"), lines.concat()).unwrap();
+        log.push_str(&format!(
+            "line {c}: the quick brown fox jumps over the lazy dog {}\n",
+            c * 7
+        ));
         std::fs::write(dir.join("growing.txt"), &log).unwrap();
         // Near-identical files: same body, different first line.
         for k in 0..3 {
-            std::fs::write(dir.join(format!("src/near{k}.txt")), format!("variant {k} {c}\n{log}")).unwrap();
+            std::fs::write(
+                dir.join(format!("src/near{k}.txt")),
+                format!("variant {k} {c}\n{log}"),
+            )
+            .unwrap();
         }
         if c % 10 == 0 {
             let bin: Vec<u8> = (0..20_000).map(|_| lcg(&mut seed) as u8).collect();
@@ -124,7 +151,15 @@ fn pad(v: &mut Vec<u8>, to: u64) {
 /// Our image layout around a PACK and IDX.
 pub fn make_image(commit: ObjectId, tree: ObjectId, pack: &[u8], idx: &[u8]) -> Vec<u8> {
     let count = u32::from_be_bytes(pack[8..12].try_into().unwrap());
-    let h = Header::new(commit, tree, "refs/heads/main", count.into(), pack.len() as u64, idx.len() as u64).unwrap();
+    let h = Header::new(
+        commit,
+        tree,
+        "refs/heads/main",
+        count.into(),
+        pack.len() as u64,
+        idx.len() as u64,
+    )
+    .unwrap();
     let mut img = h.encode();
     pad(&mut img, h.pack.offset);
     img.extend_from_slice(pack);
@@ -161,7 +196,11 @@ pub fn cat_all(dir: &Path, ids: &[ObjectId]) -> Vec<(ObjectId, String, Vec<u8>)>
         let parts: Vec<&str> = line.split(' ').collect();
         let size: usize = parts[2].parse().unwrap();
         let data = rest[nl + 1..nl + 1 + size].to_vec();
-        res.push((ObjectId::from_hex(parts[0].as_bytes()).unwrap(), parts[1].to_string(), data));
+        res.push((
+            ObjectId::from_hex(parts[0].as_bytes()).unwrap(),
+            parts[1].to_string(),
+            data,
+        ));
         rest = &rest[nl + 1 + size + 1..];
     }
     res

@@ -417,10 +417,11 @@ impl<D: BlockDevice> Image<D> {
         Ok(Some(cur))
     }
 
-    /// Checks everything: the PACK scanned on its own (entry layout, zlib streams,
+    /// Checks everything: the IDX's own SHA-1, the PACK scanned on its own (entry layout, zlib streams,
     /// trailer SHA-1) must match the IDX (offsets, CRC32s), every object must hash to
     /// its id, and the header's commit and tree must agree.
     pub fn verify(&mut self) -> Result<VerifyReport> {
+        self.index.verify_checksum()?;
         let n = self.index.len();
         let mut by_offset: Vec<(u64, u32)> = (0..n as u32)
             .map(|p| {

@@ -15,10 +15,20 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || min > 59 || sec > 60
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || min > 59
+        || sec > 60
     {
         return None;
     }
@@ -93,7 +103,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "2023-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2023-01-01", "2023-01-01T00:00:00", "2023-01-01T00:00:00+0100", "x023-01-01T00:00:00Z"] {
+        for s in [
+            "",
+            "2023-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2023-01-01",
+            "2023-01-01T00:00:00",
+            "2023-01-01T00:00:00+0100",
+            "x023-01-01T00:00:00Z",
+        ] {
             assert_eq!(p(s), None, "{s}");
         }
     }

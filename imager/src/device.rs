@@ -17,9 +17,15 @@ impl FileDevice {
         let file = File::open(path)?;
         let meta = file.metadata()?;
         if meta.is_dir() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "is a directory"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a directory",
+            ));
         }
-        Ok(FileDevice { file, len: meta.len() })
+        Ok(FileDevice {
+            file,
+            len: meta.len(),
+        })
     }
 }
 
@@ -29,13 +35,17 @@ impl BlockDevice for FileDevice {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> gitfs_format::Result<()> {
-        let end = offset.checked_add(buf.len() as u64).ok_or(Error::Truncated)?;
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(Error::Truncated)?;
         if end > self.len {
             return Err(Error::Truncated);
         }
-        self.file.read_exact_at(buf, offset).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::Truncated,
-            _ => Error::Io,
-        })
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::Truncated,
+                _ => Error::Io,
+            })
     }
 }

@@ -22,6 +22,14 @@ pub enum WriteError {
     Header(gitfs_format::Error),
 }
 
+/// What the header names: the commit, its root tree and the revision asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageMeta<'a> {
+    pub commit: ObjectId,
+    pub tree: ObjectId,
+    pub rev: &'a str,
+}
+
 /// What `write_image` produced.
 #[derive(Clone, Debug)]
 pub struct ImageSummary {
@@ -38,9 +46,7 @@ pub struct ImageSummary {
 /// temporary file in the same directory, renamed into place at the end.
 pub fn write_image(
     objects: &[Object<'_>],
-    commit: ObjectId,
-    tree: ObjectId,
-    rev: &str,
+    meta: &ImageMeta<'_>,
     opts: &PackOptions,
     dest: &Path,
     force: bool,
@@ -70,18 +76,31 @@ pub fn write_image(
         .map_err(io_err)?;
     let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
     w.write_all(&[0u8; BLOCK as usize]).map_err(io_err)?;
-    let summary = pack::write_pack(objects, &choices, &order, opts, &mut w, progress).map_err(io_err)?;
+    let summary =
+        pack::write_pack(objects, &choices, &order, opts, &mut w, progress).map_err(io_err)?;
     let mut entries: Vec<IdxEntry> = summary
         .entries
         .iter()
         .map(|&(id, offset, crc32)| IdxEntry { id, offset, crc32 })
         .collect();
     let idx = gitfs_format::idx::write_idx(&mut entries, &summary.checksum);
-    let header = Header::new(commit, tree, rev, objects.len() as u64, summary.len, idx.len() as u64)
-        .map_err(WriteError::Header)?;
+    let header = Header::new(
+        meta.commit,
+        meta.tree,
+        meta.rev,
+        objects.len() as u64,
+        summary.len,
+        idx.len() as u64,
+    )
+    .map_err(WriteError::Header)?;
     pad(&mut w, BLOCK + summary.len, header.idx.offset).map_err(io_err)?;
     w.write_all(&idx).map_err(io_err)?;
-    pad(&mut w, header.idx.offset + idx.len() as u64, header.image_len).map_err(io_err)?;
+    pad(
+        &mut w,
+        header.idx.offset + idx.len() as u64,
+        header.image_len,
+    )
+    .map_err(io_err)?;
     w.flush().map_err(io_err)?;
     drop(w);
     let file: &mut File = tmp.as_file_mut();

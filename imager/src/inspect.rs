@@ -19,13 +19,22 @@ pub type ImageFile = Image<FileDevice>;
 #[derive(Debug, Error)]
 pub enum InspectError {
     #[error("cannot open {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a readable image: {source}")]
-    NotImage { path: PathBuf, source: gitfs_format::Error },
+    NotImage {
+        path: PathBuf,
+        source: gitfs_format::Error,
+    },
     #[error("{0}")]
     Format(#[from] gitfs_format::Error),
     #[error("{what}: {source}")]
-    At { what: String, source: gitfs_format::Error },
+    At {
+        what: String,
+        source: gitfs_format::Error,
+    },
     #[error("path not found: {0}")]
     NotFound(String),
     #[error("{0} is a directory")]
@@ -69,7 +78,10 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     pub fn to_text(&self) -> String {
-        let mut s = format!("commit\t: {}\nauthor\t: {}\nroot\t: {}\n\n", self.commit, self.author, self.tree);
+        let mut s = format!(
+            "commit\t: {}\nauthor\t: {}\nroot\t: {}\n\n",
+            self.commit, self.author, self.tree
+        );
         for line in self.message.trim_end().lines() {
             s.push_str(&format!("\t{line}\n"));
         }
@@ -128,7 +140,9 @@ pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
         scan.finish().map_err(at("PACK"))?
     };
     if idx_pack_sum != pack_sum {
-        return Err(InspectError::Problem("IDX names another PACK checksum".into()));
+        return Err(InspectError::Problem(
+            "IDX names another PACK checksum".into(),
+        ));
     }
     if index_len != scanned.len() || by_offset.len() != index_len {
         return Err(InspectError::Problem(format!(
@@ -147,11 +161,15 @@ pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
                 )))
             }
             Some(&c) if c != crc => {
-                return Err(InspectError::Problem(format!("IDX CRC-32 of {id} does not match the PACK entry")))
+                return Err(InspectError::Problem(format!(
+                    "IDX CRC-32 of {id} does not match the PACK entry"
+                )))
             }
             Some(_) => {}
         }
-        let obj = img.read_at_offset(offset).map_err(at(format!("object {id}")))?;
+        let obj = img
+            .read_at_offset(offset)
+            .map_err(at(format!("object {id}")))?;
         if object_id(obj.kind, &obj.data) != id {
             return Err(InspectError::Problem(format!(
                 "object {id} at PACK offset {offset}: SHA-1 mismatch"
@@ -160,13 +178,18 @@ pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
         kinds.insert(id, obj.kind);
     }
     // The commit and its whole tree.
-    let want = |kinds: &HashMap<ObjectId, ObjectKind>, id: ObjectId, kind: ObjectKind, what: &str| {
-        match kinds.get(&id) {
-            Some(&k) if k == kind => Ok(()),
-            Some(&k) => Err(InspectError::Problem(format!("{what} {id} is a {}, not a {}", k.as_str(), kind.as_str()))),
-            None => Err(InspectError::Problem(format!("{what} {id} is missing"))),
-        }
-    };
+    let want =
+        |kinds: &HashMap<ObjectId, ObjectKind>, id: ObjectId, kind: ObjectKind, what: &str| {
+            match kinds.get(&id) {
+                Some(&k) if k == kind => Ok(()),
+                Some(&k) => Err(InspectError::Problem(format!(
+                    "{what} {id} is a {}, not a {}",
+                    k.as_str(),
+                    kind.as_str()
+                ))),
+                None => Err(InspectError::Problem(format!("{what} {id} is missing"))),
+            }
+        };
     want(&kinds, header.commit, ObjectKind::Commit, "commit")?;
     let commit = img.commit().map_err(at("commit"))?;
     if header.layout == Layout::Gitfs && commit.tree != header.tree {
@@ -184,7 +207,10 @@ pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
             continue;
         }
         reachable += 1;
-        for e in img.tree(&tree).map_err(at(format!("tree {tree} ({path}/)")))? {
+        for e in img
+            .tree(&tree)
+            .map_err(at(format!("tree {tree} ({path}/)")))?
+        {
             let name = format!("{path}/{}", String::from_utf8_lossy(&e.name));
             match e.kind() {
                 Some(EntryMode::Tree) => {
@@ -198,7 +224,12 @@ pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
                         reachable += 1;
                     }
                 }
-                None => return Err(InspectError::Problem(format!("{name}: unknown mode {:o}", e.mode))),
+                None => {
+                    return Err(InspectError::Problem(format!(
+                        "{name}: unknown mode {:o}",
+                        e.mode
+                    )))
+                }
             }
         }
     }
@@ -247,9 +278,18 @@ impl InfoReport {
             h.tree,
             h.rev
         ));
-        s.push_str(&format!("image     : {} bytes (file {} bytes)\n", h.image_len, self.device_len));
-        s.push_str(&format!("PACK      : offset {} length {}\n", h.pack.offset, h.pack.len));
-        s.push_str(&format!("IDX       : offset {} length {}\n", h.idx.offset, h.idx.len));
+        s.push_str(&format!(
+            "image     : {} bytes (file {} bytes)\n",
+            h.image_len, self.device_len
+        ));
+        s.push_str(&format!(
+            "PACK      : offset {} length {}\n",
+            h.pack.offset, h.pack.len
+        ));
+        s.push_str(&format!(
+            "IDX       : offset {} length {}\n",
+            h.idx.offset, h.idx.len
+        ));
         for sec in &h.sections {
             s.push_str(&format!(
                 "section   : kind {} flags {:#x} offset {} length {}\n",
@@ -282,7 +322,12 @@ impl InfoReport {
         let kinds: serde_json::Map<String, serde_json::Value> = ["commit", "tree", "blob", "tag"]
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.to_string(), json!({"count": self.kinds[i].0, "bytes": self.kinds[i].1})))
+            .map(|(i, n)| {
+                (
+                    n.to_string(),
+                    json!({"count": self.kinds[i].0, "bytes": self.kinds[i].1}),
+                )
+            })
             .collect();
         json!({
             "layout": layout_name(h.layout),
@@ -336,12 +381,20 @@ pub fn info(img: &mut ImageFile) -> Result<InfoReport, InspectError> {
                 EntryKind::Base(k) => (Ent::Base(k), e.header.size),
                 EntryKind::OfsDelta { base_offset } => {
                     ofs += 1;
-                    (Ent::Delta(base_offset), delta::sizes(&e.data).map_err(at("delta"))?.1)
+                    (
+                        Ent::Delta(base_offset),
+                        delta::sizes(&e.data).map_err(at("delta"))?.1,
+                    )
                 }
                 EntryKind::RefDelta { base } => {
                     refs += 1;
-                    let off = *offsets_by_id.get(&base).ok_or(gitfs_format::Error::NotFound(base))?;
-                    (Ent::Delta(off), delta::sizes(&e.data).map_err(at("delta"))?.1)
+                    let off = *offsets_by_id
+                        .get(&base)
+                        .ok_or(gitfs_format::Error::NotFound(base))?;
+                    (
+                        Ent::Delta(off),
+                        delta::sizes(&e.data).map_err(at("delta"))?.1,
+                    )
                 }
             };
             ents.insert(e.offset, (ent, size));
@@ -360,7 +413,10 @@ pub fn info(img: &mut ImageFile) -> Result<InfoReport, InspectError> {
                     if depth > ents.len() as u64 {
                         return Err(InspectError::Problem("delta cycle in the PACK".into()));
                     }
-                    cur = &ents.get(b).ok_or(gitfs_format::Error::BadPack("delta base missing"))?.0;
+                    cur = &ents
+                        .get(b)
+                        .ok_or(gitfs_format::Error::BadPack("delta base missing"))?
+                        .0;
                 }
             }
         };
@@ -384,7 +440,9 @@ pub fn info(img: &mut ImageFile) -> Result<InfoReport, InspectError> {
 /// Quotes a path as git does by default (`core.quotePath`): C-style, in double
 /// quotes, when it has control characters, `"`, `\` or bytes >= 0x80.
 pub fn quote_path(name: &[u8]) -> String {
-    let needs = name.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\' || c >= 0x7f);
+    let needs = name
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\' || c >= 0x7f);
     if !needs {
         return String::from_utf8_lossy(name).into_owned();
     }
@@ -400,7 +458,7 @@ pub fn quote_path(name: &[u8]) -> String {
             b'\r' => s.push_str("\\r"),
             b'"' => s.push_str("\\\""),
             b'\\' => s.push_str("\\\\"),
-            c if c < 0x20 || c >= 0x7f => s.push_str(&format!("\\{c:03o}")),
+            c if !(0x20..0x7f).contains(&c) => s.push_str(&format!("\\{c:03o}")),
             c => s.push(c as char),
         }
     }
@@ -433,7 +491,11 @@ pub fn ls<W: Write>(
     if mode != EntryMode::Tree {
         return print_entry(img, mode.mode(), id, clean.as_bytes(), long, out);
     }
-    let prefix = if clean.is_empty() { Vec::new() } else { [clean.as_bytes(), b"/"].concat() };
+    let prefix = if clean.is_empty() {
+        Vec::new()
+    } else {
+        [clean.as_bytes(), b"/"].concat()
+    };
     list_tree(img, id, &prefix, recursive, long, out)
 }
 
@@ -469,11 +531,18 @@ fn print_entry<W: Write>(
     let kind = kind_name(mode);
     if long {
         let size = if kind == "blob" {
-            img.object_size(&id).map_err(at(format!("object {id}")))?.1.to_string()
+            img.object_size(&id)
+                .map_err(at(format!("object {id}")))?
+                .1
+                .to_string()
         } else {
             "-".to_string()
         };
-        writeln!(out, "{mode:06o} {kind} {id} {size:>7}\t{}", quote_path(path))?;
+        writeln!(
+            out,
+            "{mode:06o} {kind} {id} {size:>7}\t{}",
+            quote_path(path)
+        )?;
     } else {
         writeln!(out, "{mode:06o} {kind} {id}\t{}", quote_path(path))?;
     }

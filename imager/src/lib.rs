@@ -4,11 +4,11 @@
 //! deltas and writes the PACK, [`image`] wraps it with the header and IDX.
 //! [`inspect`] reads images back for `verify`, `info`, `ls` and `cat`.
 
-pub mod pack;
-pub mod source;
 pub mod date;
 pub mod device;
 pub mod image;
 pub mod inspect;
 pub mod make;
+pub mod pack;
 pub mod progress;
+pub mod source;

@@ -5,7 +5,7 @@ use std::path::Path;
 use gitfs_format::{ObjectId, ObjectKind};
 use thiserror::Error;
 
-use crate::image::{write_image, WriteError};
+use crate::image::{write_image, ImageMeta, WriteError};
 use crate::pack::{Object, PackOptions};
 use crate::progress::Bars;
 use crate::source::{self, SourceError, SourceOptions};
@@ -38,7 +38,12 @@ pub struct MakeReport {
     pub image_len: u64,
 }
 
-pub fn make(source: &str, image: &Path, opts: &MakeOptions, bars: &Bars) -> Result<MakeReport, MakeError> {
+pub fn make(
+    source: &str,
+    image: &Path,
+    opts: &MakeOptions,
+    bars: &Bars,
+) -> Result<MakeReport, MakeError> {
     // Fail before the (possibly long) load when the result could not be written.
     if !opts.force && image.symlink_metadata().is_ok() {
         return Err(WriteError::Exists(image.to_path_buf()).into());
@@ -65,7 +70,18 @@ pub fn make(source: &str, image: &Path, opts: &MakeOptions, bars: &Bars) -> Resu
         .collect();
     // The commit leads the PACK, as in git's packs.
     objects.sort_by_key(|o| o.kind != ObjectKind::Commit);
-    let s = write_image(&objects, snap.commit, snap.tree, &snap.rev, &opts.pack, image, opts.force, bars)?;
+    let s = write_image(
+        &objects,
+        &ImageMeta {
+            commit: snap.commit,
+            tree: snap.tree,
+            rev: &snap.rev,
+        },
+        &opts.pack,
+        image,
+        opts.force,
+        bars,
+    )?;
     Ok(MakeReport {
         commit: snap.commit,
         tree: snap.tree,

@@ -12,7 +12,11 @@ fn expect_error(args: &[&OsStr], what: &str) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "{what}: succeeded");
     assert!(!err.contains("panicked"), "{what}: panic: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{what}: not one line: {err:?}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{what}: not one line: {err:?}"
+    );
     assert!(err.starts_with("imager: "), "{what}: {err:?}");
     err
 }
@@ -30,12 +34,37 @@ fn bad_input_gives_one_line_errors() {
     assert!(out.status.success());
     let m = OsStr::new("make");
 
-    expect_error(&[m, os(&tmp.path().join("missing")), os(&tmp.path().join("x.img"))], "missing source");
-    expect_error(&[m, os(&repo), os(&tmp.path().join("y.img")), OsStr::new("--rev"), OsStr::new("no-such-branch")], "unknown revision");
+    expect_error(
+        &[
+            m,
+            os(&tmp.path().join("missing")),
+            os(&tmp.path().join("x.img")),
+        ],
+        "missing source",
+    );
+    expect_error(
+        &[
+            m,
+            os(&repo),
+            os(&tmp.path().join("y.img")),
+            OsStr::new("--rev"),
+            OsStr::new("no-such-branch"),
+        ],
+        "unknown revision",
+    );
     assert!(!tmp.path().join("y.img").exists(), "no partial image left");
     let e = expect_error(&[m, os(&repo), os(&image)], "exists without --force");
     assert!(e.contains("--force"), "{e}");
-    expect_error(&[m, os(&repo), os(&tmp.path().join("z.img")), OsStr::new("--date"), OsStr::new("yesterday")], "bad date");
+    expect_error(
+        &[
+            m,
+            os(&repo),
+            os(&tmp.path().join("z.img")),
+            OsStr::new("--date"),
+            OsStr::new("yesterday"),
+        ],
+        "bad date",
+    );
 
     let not_image = tmp.path().join("not.img");
     std::fs::write(&not_image, vec![7u8; 10_000]).expect("write");
@@ -46,18 +75,40 @@ fn bad_input_gives_one_line_errors() {
     std::fs::write(&tiny, &good[..100]).expect("write");
     let empty = tmp.path().join("empty.img");
     std::fs::write(&empty, b"").expect("write");
-    for bad in [&not_image, &truncated, &tiny, &empty, &tmp.path().join("absent.img"), &repo] {
+    for bad in [
+        &not_image,
+        &truncated,
+        &tiny,
+        &empty,
+        &tmp.path().join("absent.img"),
+        &repo,
+    ] {
         for cmd in ["verify", "info", "ls"] {
-            expect_error(&[OsStr::new(cmd), os(bad)], &format!("{cmd} {}", bad.display()));
+            expect_error(
+                &[OsStr::new(cmd), os(bad)],
+                &format!("{cmd} {}", bad.display()),
+            );
         }
-        expect_error(&[OsStr::new("cat"), os(bad), OsStr::new("README.md")], &format!("cat {}", bad.display()));
+        expect_error(
+            &[OsStr::new("cat"), os(bad), OsStr::new("README.md")],
+            &format!("cat {}", bad.display()),
+        );
     }
 
     let c = OsStr::new("cat");
-    expect_error(&[c, os(&image), OsStr::new("no/such/file")], "path not found");
-    expect_error(&[c, os(&image), OsStr::new("README.md/below")], "path below a file");
+    expect_error(
+        &[c, os(&image), OsStr::new("no/such/file")],
+        "path not found",
+    );
+    expect_error(
+        &[c, os(&image), OsStr::new("README.md/below")],
+        "path below a file",
+    );
     let e = expect_error(&[c, os(&image), OsStr::new("site")], "path is a directory");
     assert!(e.contains("directory"), "{e}");
     expect_error(&[c, os(&image), OsStr::new("sub")], "submodule");
-    expect_error(&[OsStr::new("ls"), os(&image), OsStr::new("nope")], "ls missing path");
+    expect_error(
+        &[OsStr::new("ls"), os(&image), OsStr::new("nope")],
+        "ls missing path",
+    );
 }

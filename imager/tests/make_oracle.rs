@@ -16,18 +16,35 @@ fn make(source: &Path, image: &Path, extra: &[&str]) {
         .args(extra)
         .output()
         .expect("run imager");
-    assert!(out.status.success(), "make failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "make failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn info_json(image: &Path) -> serde_json::Value {
-    let out = imager().arg("info").arg(image).arg("--json").output().expect("run imager");
-    assert!(out.status.success(), "info failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = imager()
+        .arg("info")
+        .arg(image)
+        .arg("--json")
+        .output()
+        .expect("run imager");
+    assert!(
+        out.status.success(),
+        "info failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("info --json is JSON")
 }
 
 fn ok_stdout(args: &[&OsStr]) -> Vec<u8> {
     let out = run_imager(args);
-    assert!(out.status.success(), "imager {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "imager {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -40,7 +57,10 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
     // ls -r has exactly git ls-tree -r's format.
     let ls = ok_stdout(&[OsStr::new("ls"), image.as_os_str(), OsStr::new("-r")]);
     let expected = git(repo, &["ls-tree", "-r", tree_ish]);
-    assert_eq!(String::from_utf8_lossy(&ls), String::from_utf8_lossy(&expected));
+    assert_eq!(
+        String::from_utf8_lossy(&ls),
+        String::from_utf8_lossy(&expected)
+    );
 
     // Every file's bytes equal git's blob.
     let listing = git(repo, &["ls-tree", "-r", "-z", tree_ish]);
@@ -50,12 +70,20 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
         let meta = std::str::from_utf8(&rec[..tab]).expect("ascii");
         let path = std::str::from_utf8(&rec[tab + 1..]).expect("utf-8 path");
         let mut parts = meta.split(' ');
-        let (_mode, kind, id) = (parts.next().expect("mode"), parts.next().expect("kind"), parts.next().expect("id"));
+        let (_mode, kind, id) = (
+            parts.next().expect("mode"),
+            parts.next().expect("kind"),
+            parts.next().expect("id"),
+        );
         if kind != "blob" {
             continue;
         }
         let got = ok_stdout(&[OsStr::new("cat"), image.as_os_str(), OsStr::new(path)]);
-        assert_eq!(got, git(repo, &["cat-file", "blob", id]), "content of {path}");
+        assert_eq!(
+            got,
+            git(repo, &["cat-file", "blob", id]),
+            "content of {path}"
+        );
         files += 1;
     }
     assert!(files > 40, "only {files} files checked");
@@ -68,7 +96,8 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
     // A root commit must stand alone: check it in an empty repository. A commit with
     // parents names objects the image leaves out by design, so --strict's
     // connectivity check runs in the source repository, which has them.
-    let root_commit = tree_ish.len() == 40 || !git_str(repo, &["rev-list", "--parents", "-n1", tree_ish]).contains(' ');
+    let root_commit = tree_ish.len() == 40
+        || !git_str(repo, &["rev-list", "--parents", "-n1", tree_ish]).contains(' ');
     let check = if root_commit {
         let c = work.join("check.git");
         if !c.exists() {
@@ -82,8 +111,20 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
     let idx = work.join("x.idx");
     let _ = std::fs::remove_file(&idx);
     std::fs::write(&pack, &bytes[po..po + pl]).expect("write pack");
-    git(&check, &["index-pack", "--strict", "-o", idx.to_str().expect("utf-8"), pack.to_str().expect("utf-8")]);
-    assert!(std::fs::read(&idx).expect("git idx") == bytes[io..io + il], "IDX differs from git's");
+    git(
+        &check,
+        &[
+            "index-pack",
+            "--strict",
+            "-o",
+            idx.to_str().expect("utf-8"),
+            pack.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        std::fs::read(&idx).expect("git idx") == bytes[io..io + il],
+        "IDX differs from git's"
+    );
 
     // verify passes and names the commit.
     let v = ok_stdout(&[OsStr::new("verify"), image.as_os_str()]);
@@ -95,18 +136,28 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
 fn git_repositories_match_git() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = make_repo(tmp.path());
-    for (i, rev) in ["HEAD", "HEAD~1", "v-first", "main"].into_iter().enumerate() {
+    for (i, rev) in ["HEAD", "HEAD~1", "v-first", "main"]
+        .into_iter()
+        .enumerate()
+    {
         let image = tmp.path().join(format!("img{i}"));
         make(&repo, &image, &["--rev", rev]);
         check_against_git(&repo, &image, rev, tmp.path());
         let info = info_json(&image);
-        assert_eq!(info["commit"].as_str(), Some(git_str(&repo, &["rev-parse", &format!("{rev}^{{commit}}")]).as_str()));
+        assert_eq!(
+            info["commit"].as_str(),
+            Some(git_str(&repo, &["rev-parse", &format!("{rev}^{{commit}}")]).as_str())
+        );
     }
     // Default revision is HEAD; file:// works like a path.
     let a = tmp.path().join("default.img");
     make(&repo, &a, &[]);
     let b = tmp.path().join("url.img");
-    make(Path::new(&format!("file://{}", repo.display())), &b, &["--rev", "HEAD"]);
+    make(
+        Path::new(&format!("file://{}", repo.display())),
+        &b,
+        &["--rev", "HEAD"],
+    );
     assert_eq!(info_json(&a)["tree"], info_json(&b)["tree"]);
 }
 
@@ -120,7 +171,12 @@ fn directory_matches_git_write_tree() {
     make(&dir, &image, &["--date", "2024-01-02T03:04:05Z"]);
 
     let copy = tmp.path().join("copy");
-    let status = std::process::Command::new("cp").arg("-a").arg(&dir).arg(&copy).status().expect("cp");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&dir)
+        .arg(&copy)
+        .status()
+        .expect("cp");
     assert!(status.success());
     git(&copy, &["init", "-q"]);
     git(&copy, &["add", "-A"]);
@@ -145,12 +201,20 @@ fn same_input_gives_identical_images() {
     for name in ["c.img", "d.img"] {
         let out = imager()
             .env("SOURCE_DATE_EPOCH", "1234567890")
-            .args([OsStr::new("make"), dir.as_os_str(), tmp.path().join(name).as_os_str(), OsStr::new("-q")])
+            .args([
+                OsStr::new("make"),
+                dir.as_os_str(),
+                tmp.path().join(name).as_os_str(),
+                OsStr::new("-q"),
+            ])
             .output()
             .expect("run");
         assert!(out.status.success());
     }
-    assert!(std::fs::read(tmp.path().join("c.img")).expect("c") == std::fs::read(tmp.path().join("d.img")).expect("d"));
+    assert!(
+        std::fs::read(tmp.path().join("c.img")).expect("c")
+            == std::fs::read(tmp.path().join("d.img")).expect("d")
+    );
 }
 
 #[test]
@@ -178,7 +242,10 @@ fn flipped_bytes_fail_verify() {
         std::fs::write(&bad, &img).expect("write");
         let out = run_imager(&[OsStr::new("verify"), bad.as_os_str()]);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "flip at {pos} (PACK {po}+{pl}, IDX {io}+{il}) not detected");
+        assert!(
+            !out.status.success(),
+            "flip at {pos} (PACK {po}+{pl}, IDX {io}+{il}) not detected"
+        );
         assert!(!err.contains("panicked"), "panic at {pos}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "one-line error: {err}");
     }

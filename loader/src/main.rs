@@ -35,10 +35,9 @@ const KERNEL_STACK_SIZE: usize = 32 * 1024;
 const LARGE_PAGE: u64 = 2 << 20;
 /// Everything the loader touches lies in the 4 GiB identity map set up at entry.
 const BOOT_MAP_END: u64 = 4 << 30;
-/// RAM required above the app image. Measured with kernel 0.11.0: it panics at boot with
-/// less than about 14 MiB there; 32 MiB leaves a std app room for its heap and buffers
-/// and turns "too small -m" into a clear loader error instead of an app panic.
-const MIN_FREE_RAM: u64 = 32 << 20;
+/// Heap left to the app beyond what the kernel itself demands, so that a too small `-m`
+/// is a clear loader error rather than an allocation failure in the app.
+const MIN_HEAP: u64 = 32 << 20;
 
 #[repr(C, align(4096))]
 pub struct Stack<const N: usize>([u8; N]);
@@ -113,14 +112,14 @@ extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
 
     // Place the image: at its fixed address, or at the first 2 MiB boundary after us.
     let kernel_start = match elf_info.start_addr {
-        Some(a) if a % LARGE_PAGE != 0 || a < loader_end => {
-            fail(format_args!("the app's fixed load address {a:#x} is not usable (needs 2 MiB alignment above {loader_end:#x})"))
-        }
+        Some(a) if a % LARGE_PAGE != 0 || a < loader_end => fail(format_args!(
+            "the app's fixed load address {a:#x} is not usable (needs 2 MiB alignment above {loader_end:#x})"
+        )),
         Some(a) => a,
         None => loader_end.next_multiple_of(LARGE_PAGE),
     };
     let kernel_end = kernel_start + elf_info.mem_size;
-    let too_little = |what: &str| -> ! {
+    let too_little = |what: core::fmt::Arguments| -> ! {
         let total_mib = mem.regions().iter().map(|r| r.end - r.start).sum::<u64>() >> 20;
         fail(format_args!(
             "too little memory: {what} (app image {} KiB, RAM {total_mib} MiB)",
@@ -128,22 +127,30 @@ extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
         ))
     };
     if kernel_end > BOOT_MAP_END || !mem.contains(kernel_start, kernel_end) {
-        too_little("the app image does not fit in RAM");
+        too_little(format_args!("the app image does not fit in RAM"));
     }
     // Move the module out of the way if the image would overwrite it.
     if module.start < kernel_end && kernel_start < module.end {
         let dst = kernel_end.max(module.start).next_multiple_of(4096);
         if dst + elf_len as u64 > BOOT_MAP_END || !mem.contains(dst, dst + elf_len as u64) {
-            too_little("no room to move the module above the app image");
+            too_little(format_args!(
+                "no room to move the module above the app image"
+            ));
         }
         vlog!("moving module {:#x} -> {dst:#x}", module.start);
         // SAFETY: both ranges are RAM outside the loader; `copy` allows overlap.
         unsafe { core::ptr::copy(elf_addr as *const u8, dst as *mut u8, elf_len) };
         elf_addr = dst;
     }
-    let free = mem.bytes_above(kernel_end.max(elf_addr + elf_len as u64));
-    if free < MIN_FREE_RAM {
-        too_little("less than 32 MiB of RAM above the app image");
+    // The module's copy counts as free: the kernel reuses it after the load.
+    let free = mem.bytes_above(kernel_end);
+    let need = kernel_min_free(kernel_end, free) + MIN_HEAP;
+    if free < need {
+        too_little(format_args!(
+            "{} MiB free above the app image, {} MiB needed",
+            free >> 20,
+            need.div_ceil(1 << 20)
+        ));
     }
 
     let elf = unsafe { core::slice::from_raw_parts(elf_addr as *const u8, elf_len) };
@@ -193,15 +200,27 @@ extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
         asm!(
             "mov cr3, {cr3}",
             "mov rsp, {stack}",
-            "xor esi, esi",
             "jmp {entry}",
             cr3 = in(reg) cr3,
             stack = in(reg) stack_low,
             entry = in(reg) loaded.entry_point,
             in("rdi") boot_info_ptr,
+            in("rsi") 0u64,
             options(noreturn)
         )
     }
+}
+
+/// Kernel 0.11's own check at boot (`mm::init` panics "Not enough memory available!"):
+/// the free RAM it counts (above the image) must cover the image's end address (as it
+/// takes RAM to start at `phys_addr_range.start` = 0) plus a page-table reserve and two
+/// large pages.
+fn kernel_min_free(kernel_end: u64, free: u64) -> u64 {
+    let entries = 4096 / 8;
+    let pt = free / 4096 / entries + 1;
+    let pd = pt / entries + 1;
+    let pdpt = pd / entries + 1;
+    kernel_end + (pt + pd + pdpt) * 4096 + 2 * LARGE_PAGE
 }
 
 #[panic_handler]

@@ -28,14 +28,29 @@ pub fn config() -> VmConfig {
     }
 }
 
-/// A scratch directory unique to this process and `name`, created empty.
-pub fn scratch(name: &str) -> PathBuf {
+/// A scratch directory unique to this process and a name; removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates an empty scratch directory.
+pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("gitfs-tests-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         panic!("cannot create {}: {e}", dir.display());
     }
-    dir
+    Scratch(dir)
 }
 
 /// Process ids of live processes whose process group is `pgid` (QEMU leads its own group).

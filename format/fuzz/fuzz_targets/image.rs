@@ -13,9 +13,11 @@ fuzz_target!(|data: &[u8]| {
         if let Some(id) = img.index().id_at(p) {
             let _ = img.read_verified(&id);
             let _ = img.object_size(&id);
+            let _ = img.size_of(&id);
         }
     }
     let _ = img.lookup(b"a/b");
+    let _ = img.verify();
     if let Ok(scan) = img.scan() {
         for e in scan.take(256) {
             if e.is_err() {

@@ -55,7 +55,10 @@ fn git(dir: &Path) -> Command {
 
 /// The Python standard library, without site-packages and __pycache__.
 fn python_stdlib(tmp: &Path) -> Result<PathBuf> {
-    let out = run(Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"]))?;
+    let out = run(Command::new("python3").args([
+        "-c",
+        "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
+    ]))?;
     let src = PathBuf::from(String::from_utf8(out)?.trim());
     let dst = tmp.join("python-stdlib");
     copy_tree(&src, &dst)?;
@@ -93,11 +96,27 @@ fn generated_pages(tmp: &Path) -> Result<PathBuf> {
         seed ^= seed << 17;
         seed
     };
-    let words = ["gitfs", "pack", "delta", "hermit", "unikernel", "tree", "blob", "commit", "image", "index"];
+    let words = [
+        "gitfs",
+        "pack",
+        "delta",
+        "hermit",
+        "unikernel",
+        "tree",
+        "blob",
+        "commit",
+        "image",
+        "index",
+    ];
     let templates: Vec<String> = (0..8)
         .map(|t| {
             (0..120)
-                .map(|l| format!("<div class=\"t{t}\">line {l}: {}</div>\n", words[(l * 7 + t) % words.len()]))
+                .map(|l| {
+                    format!(
+                        "<div class=\"t{t}\">line {l}: {}</div>\n",
+                        words[(l * 7 + t) % words.len()]
+                    )
+                })
                 .collect()
         })
         .collect();
@@ -107,7 +126,11 @@ fn generated_pages(tmp: &Path) -> Result<PathBuf> {
         let mut page = format!("<html><head><title>Page {i}</title></head><body>\n");
         page.push_str(&templates[i % templates.len()]);
         for _ in 0..(rnd() % 4) {
-            page.push_str(&format!("<p>note {} about {}</p>\n", rnd() % 100_000, words[(rnd() % 10) as usize]));
+            page.push_str(&format!(
+                "<p>note {} about {}</p>\n",
+                rnd() % 100_000,
+                words[(rnd() % 10) as usize]
+            ));
         }
         page.push_str("</body></html>\n");
         std::fs::write(dir.join(format!("page{i:05}.html")), page)?;
@@ -129,11 +152,19 @@ fn bench_corpus(name: &str, dir: &Path, tmp: &Path, rows: &mut Vec<Row>) -> Resu
     eprintln!("== {name}: git pack-objects");
     let objects = run(git(dir).args(["rev-list", "--objects", "HEAD"]))?;
     let bare = tmp.join(format!("{name}-git.git"));
-    run(Command::new("git").args(["init", "-q", "--bare"]).arg(&bare))?;
+    run(Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&bare))?;
     let base = bare.join("objects/pack/pack");
     let t = Instant::now();
     let mut child = git(dir)
-        .args(["pack-objects", "--window=10", "--depth=50", "--threads=2", "-q"])
+        .args([
+            "pack-objects",
+            "--window=10",
+            "--depth=50",
+            "--threads=2",
+            "-q",
+        ])
         .arg(&base)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -159,7 +190,12 @@ fn bench_corpus(name: &str, dir: &Path, tmp: &Path, rows: &mut Vec<Row>) -> Resu
             ..Default::default()
         };
         let t = Instant::now();
-        make(dir.to_str().context("utf-8 path")?, &image, &opts, &Bars::new(true))?;
+        make(
+            dir.to_str().context("utf-8 path")?,
+            &image,
+            &opts,
+            &Bars::new(true),
+        )?;
         ours.push((level, image, t.elapsed().as_secs_f64()));
     }
 
@@ -191,7 +227,11 @@ fn bench_corpus(name: &str, dir: &Path, tmp: &Path, rows: &mut Vec<Row>) -> Resu
     let mut stdin = child.stdin.take().context("stdin")?;
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let mut sink = Vec::new();
-    child.stdout.take().context("stdout")?.read_to_end(&mut sink)?;
+    child
+        .stdout
+        .take()
+        .context("stdout")?
+        .read_to_end(&mut sink)?;
     child.wait()?;
     let _ = writer.join();
     let git_read = t.elapsed().as_secs_f64();
@@ -222,7 +262,17 @@ fn bench_corpus(name: &str, dir: &Path, tmp: &Path, rows: &mut Vec<Row>) -> Resu
             let ok = Command::new("mksquashfs")
                 .arg(dir)
                 .arg(&out)
-                .args(["-comp", comp, "-noappend", "-quiet", "-no-progress", "-processors", "2", "-e", ".git"])
+                .args([
+                    "-comp",
+                    comp,
+                    "-noappend",
+                    "-quiet",
+                    "-no-progress",
+                    "-processors",
+                    "2",
+                    "-e",
+                    ".git",
+                ])
                 .stdout(Stdio::null())
                 .status()?
                 .success();
@@ -257,9 +307,16 @@ fn print_table(rows: &[Row]) {
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for r in rows {
-        let git = rows.iter().find(|g| g.corpus == r.corpus && g.tool.starts_with("git"));
-        let (gb, gm, gr) = git.map(|g| (g.bytes as f64, g.make_s, g.read_s)).unwrap_or((1.0, 1.0, None));
-        let read = r.read_s.map(|s| format!("{s:.3}")).unwrap_or_else(|| "-".into());
+        let git = rows
+            .iter()
+            .find(|g| g.corpus == r.corpus && g.tool.starts_with("git"));
+        let (gb, gm, gr) = git
+            .map(|g| (g.bytes as f64, g.make_s, g.read_s))
+            .unwrap_or((1.0, 1.0, None));
+        let read = r
+            .read_s
+            .map(|s| format!("{s:.3}"))
+            .unwrap_or_else(|| "-".into());
         let read_ratio = match (r.read_s, gr) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
             _ => "-".into(),

@@ -58,13 +58,24 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// Chooses, for every object, whether it is stored whole or as a delta and against what.
-pub fn plan_deltas(objects: &[Object<'_>], opts: &PackOptions, progress: &dyn Progress) -> Vec<Choice> {
+pub fn plan_deltas(
+    objects: &[Object<'_>],
+    opts: &PackOptions,
+    progress: &dyn Progress,
+) -> Vec<Choice> {
     let order = search_order(objects);
     let mut choices = vec![Choice::default(); objects.len()];
     progress.start("deltas", order.len() as u64);
     let segments = split_order(objects, &order, opts.threads.max(1));
     if segments.len() <= 1 || opts.window == 0 {
-        search::search_segment(objects, &order, &mut choices, opts.window, opts.depth, progress);
+        search::search_segment(
+            objects,
+            &order,
+            &mut choices,
+            opts.window,
+            opts.depth,
+            progress,
+        );
     } else {
         // Each thread works on its own segment; results are merged by object index.
         let results: Vec<Vec<(usize, Choice)>> = std::thread::scope(|s| {
@@ -74,8 +85,17 @@ pub fn plan_deltas(objects: &[Object<'_>], opts: &PackOptions, progress: &dyn Pr
                     let seg = &order[seg.clone()];
                     s.spawn(move || {
                         let mut local = vec![Choice::default(); objects.len()];
-                        search::search_segment(objects, seg, &mut local, opts.window, opts.depth, progress);
-                        seg.iter().map(|&i| (i, std::mem::take(&mut local[i]))).collect::<Vec<_>>()
+                        search::search_segment(
+                            objects,
+                            seg,
+                            &mut local,
+                            opts.window,
+                            opts.depth,
+                            progress,
+                        );
+                        seg.iter()
+                            .map(|&i| (i, std::mem::take(&mut local[i])))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
@@ -97,8 +117,15 @@ pub fn plan_deltas(objects: &[Object<'_>], opts: &PackOptions, progress: &dyn Pr
 /// Cuts the search order into `parts` contiguous ranges of about equal bytes, moving
 /// each cut to the end of a run of equal (kind, name hash) so similar objects stay
 /// in one segment, as git does when it splits work between threads.
-fn split_order(objects: &[Object<'_>], order: &[usize], parts: usize) -> Vec<std::ops::Range<usize>> {
-    let total: u64 = order.iter().map(|&i| objects[i].data.len() as u64 + 64).sum();
+fn split_order(
+    objects: &[Object<'_>],
+    order: &[usize],
+    parts: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let total: u64 = order
+        .iter()
+        .map(|&i| objects[i].data.len() as u64 + 64)
+        .sum();
     let mut ranges = Vec::new();
     let mut start = 0;
     let mut acc = 0u64;

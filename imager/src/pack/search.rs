@@ -62,7 +62,8 @@ pub fn search_segment<'a>(
                     None => ((tsize / 2).saturating_sub(ID_LEN), 1),
                     Some((_, d, depth)) => (d.len(), *depth),
                 };
-                let cap = cap * (max_depth - src_depth) / (max_depth + 1 - ref_depth.min(max_depth));
+                let cap =
+                    cap * (max_depth - src_depth) / (max_depth + 1 - ref_depth.min(max_depth));
                 if cap == 0 {
                     continue;
                 }
@@ -78,7 +79,9 @@ pub fn search_segment<'a>(
                 let depth = src_depth + 1;
                 let better = match &best {
                     None => true,
-                    Some((_, d, bd)) => delta.len() < d.len() || (delta.len() == d.len() && depth < *bd),
+                    Some((_, d, bd)) => {
+                        delta.len() < d.len() || (delta.len() == d.len() && depth < *bd)
+                    }
                 };
                 if better {
                     best = Some((si, delta, depth));

@@ -46,7 +46,8 @@ impl Deflater {
         out.resize(start + input.len() / 2 + 64, 0);
         let mut pos = start;
         loop {
-            let (status, used, written) = compress(&mut self.c, input, &mut out[pos..], TDEFLFlush::Finish);
+            let (status, used, written) =
+                compress(&mut self.c, input, &mut out[pos..], TDEFLFlush::Finish);
             pos += written;
             input = &input[used.min(input.len())..];
             match status {
@@ -88,7 +89,11 @@ fn compress_all(
             let part = &order[c * CHUNK..((c + 1) * CHUNK).min(order.len())];
             let mut out = Vec::with_capacity(part.len());
             for &i in part {
-                let payload = if choices[i].base.is_some() { &choices[i].delta[..] } else { objects[i].data };
+                let payload = if choices[i].base.is_some() {
+                    &choices[i].delta[..]
+                } else {
+                    objects[i].data
+                };
                 let mut z = Vec::new();
                 d.deflate(payload, &mut z);
                 out.push(z);
@@ -106,7 +111,10 @@ fn compress_all(
         work();
     });
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.into_iter().flat_map(|c| c.unwrap_or_default()).collect()
+    results
+        .into_iter()
+        .flat_map(|c| c.unwrap_or_default())
+        .collect()
 }
 
 /// Writes a whole PACK v2 for `objects` to `out` in `order` (bases before deltas).
@@ -146,7 +154,11 @@ pub fn write_pack<W: Write>(
                 // Bases are always written first (write_order guarantees it).
                 encode_ofs_distance(offset - offsets[b], &mut head);
             }
-            None => encode_entry_header(objects[i].kind.pack_code(), objects[i].data.len() as u64, &mut head),
+            None => encode_entry_header(
+                objects[i].kind.pack_code(),
+                objects[i].data.len() as u64,
+                &mut head,
+            ),
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(&head);

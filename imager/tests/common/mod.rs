@@ -39,7 +39,10 @@ pub fn git_cmd(dir: &Path) -> Command {
 }
 
 pub fn git_str(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(git(dir, args)).expect("utf-8").trim_end().to_string()
+    String::from_utf8(git(dir, args))
+        .expect("utf-8")
+        .trim_end()
+        .to_string()
 }
 
 /// A tiny deterministic PRNG (xorshift64).
@@ -72,7 +75,11 @@ fn set_exec(root: &Path, rel: &str) {
 /// non-ASCII names, names needing quotes, many near-identical pages (deltas).
 pub fn fill_tree(root: &Path, seed: u64, generation: usize) {
     let mut rng = Rng(seed);
-    write(root, "README.md", format!("# test repo\ngeneration {generation}\n").as_bytes());
+    write(
+        root,
+        "README.md",
+        format!("# test repo\ngeneration {generation}\n").as_bytes(),
+    );
     write(root, "empty", b"");
     write(root, "bin/data.bin", &rng.bytes(70_000));
     write(root, "bin/tool.sh", b"#!/bin/sh\necho hello\n");
@@ -81,19 +88,34 @@ pub fn fill_tree(root: &Path, seed: u64, generation: usize) {
     write(root, "héllo wörld/日本語.txt", "non-ASCII ✓\n".as_bytes());
     write(root, "quote\"and\\back\tslash.txt", b"odd name\n");
     write(root, ".hidden/.dotfile", b"dot\n");
-    let page: String = (0..300).map(|i| format!("<p>paragraph {i} of a long page with text</p>\n")).collect();
+    let page: String = (0..300)
+        .map(|i| format!("<p>paragraph {i} of a long page with text</p>\n"))
+        .collect();
     for i in 0..40 {
         let mut p = page.clone();
-        p.insert_str((i * 731) % page.len() / 2 * 2, &format!("<h1>page {i} gen {generation}</h1>"));
+        p.insert_str(
+            (i * 731) % page.len() / 2 * 2,
+            &format!("<h1>page {i} gen {generation}</h1>"),
+        );
         write(root, &format!("site/page{i:02}.html"), p.as_bytes());
     }
     // Same content in two places: one blob, two entries.
-    write(root, "site/copy-of-page00.html", std::fs::read(root.join("site/page00.html")).expect("read").as_slice());
+    write(
+        root,
+        "site/copy-of-page00.html",
+        std::fs::read(root.join("site/page00.html"))
+            .expect("read")
+            .as_slice(),
+    );
     let _ = std::fs::remove_file(root.join("link-to-readme"));
     std::os::unix::fs::symlink("README.md", root.join("link-to-readme")).expect("symlink");
     let _ = std::fs::remove_file(root.join("site/dangling"));
     std::os::unix::fs::symlink("../nowhere/at/all", root.join("site/dangling")).expect("symlink");
-    write(root, &format!("gen/{generation}.txt"), format!("generation file {generation}\n").as_bytes());
+    write(
+        root,
+        &format!("gen/{generation}.txt"),
+        format!("generation file {generation}\n").as_bytes(),
+    );
 }
 
 /// A repository with several commits and a submodule entry in the last one.
@@ -107,10 +129,23 @@ pub fn make_repo(root: &Path) -> PathBuf {
         if generation == 2 {
             git(
                 &repo,
-                &["update-index", "--add", "--cacheinfo", "160000,1234567890abcdef1234567890abcdef12345678,sub"],
+                &[
+                    "update-index",
+                    "--add",
+                    "--cacheinfo",
+                    "160000,1234567890abcdef1234567890abcdef12345678,sub",
+                ],
             );
         }
-        git(&repo, &["commit", "-q", "-m", &format!("commit {generation}\n\nbody of {generation}")]);
+        git(
+            &repo,
+            &[
+                "commit",
+                "-q",
+                "-m",
+                &format!("commit {generation}\n\nbody of {generation}"),
+            ],
+        );
     }
     git(&repo, &["tag", "v-first", "HEAD~2"]);
     repo
@@ -118,7 +153,8 @@ pub fn make_repo(root: &Path) -> PathBuf {
 
 /// Copies the image sections out like `dd` would, using the header's offsets.
 pub fn sections(image: &[u8]) -> ((usize, usize), (usize, usize)) {
-    let le64 = |at: usize| u64::from_le_bytes(image[at..at + 8].try_into().expect("8 bytes")) as usize;
+    let le64 =
+        |at: usize| u64::from_le_bytes(image[at..at + 8].try_into().expect("8 bytes")) as usize;
     assert_eq!(&image[..8], b"GITFSIMG");
     let count = u16::from_le_bytes([image[74], image[75]]) as usize;
     let mut pack = None;

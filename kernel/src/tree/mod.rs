@@ -137,7 +137,10 @@ impl Tree {
         max_nodes: usize,
     ) -> Result<Tree, TreeError> {
         let root_id = image.header().tree;
-        let root_pos = image.index().lookup(&root_id).ok_or(Error::NotFound(root_id))?;
+        let root_pos = image
+            .index()
+            .lookup(&root_id)
+            .ok_or(Error::NotFound(root_id))?;
         let mut t = Tree {
             nodes: vec![Node {
                 name_off: 0,
@@ -192,8 +195,7 @@ impl Tree {
                 why,
             };
             let mode = e.kind().ok_or_else(|| bad("unknown mode"))?;
-            if e.name == b"." || e.name == b".." || e.name.iter().any(|&b| b == b'/' || b == 0)
-            {
+            if e.name == b"." || e.name == b".." || e.name.iter().any(|&b| b == b'/' || b == 0) {
                 return Err(bad("invalid name"));
             }
             let name_len = u16::try_from(e.name.len()).map_err(|_| bad("name too long"))?;
@@ -234,13 +236,18 @@ impl Tree {
             });
         }
         let names = &self.names;
-        let name = |n: &Node| &names[n.name_off as usize..n.name_off as usize + n.name_len as usize];
+        let name =
+            |n: &Node| &names[n.name_off as usize..n.name_off as usize + n.name_len as usize];
         let kids = &mut self.nodes[first..];
         kids.sort_unstable_by(|a, b| name(a).cmp(name(b)));
-        if let Some(w) = kids.windows(2).find(|w| name(&w[0]) == name(&w[1])) {
+        let dup = kids
+            .windows(2)
+            .find(|w| name(&w[0]) == name(&w[1]))
+            .map(|w| String::from_utf8_lossy(name(&w[0])).into_owned());
+        if let Some(dup) = dup {
             return Err(TreeError::BadEntry {
                 dir: String::from_utf8_lossy(&self.path(dir as NodeId)).into_owned(),
-                name: String::from_utf8_lossy(name(&w[0])).into_owned(),
+                name: dup,
                 why: "duplicate name",
             });
         }
@@ -409,7 +416,14 @@ mod tests {
         let names: Vec<&[u8]> = t.children(Tree::ROOT).map(|c| t.name(c)).collect();
         assert_eq!(
             names,
-            [&b"README"[..], b"link", b"run.sh", b"src", b"src-x", b"vendor"]
+            [
+                &b"README"[..],
+                b"link",
+                b"run.sh",
+                b"src",
+                b"src-x",
+                b"vendor"
+            ]
         );
         let n = t.lookup(b"src/lib/a b.rs").unwrap();
         assert_eq!(t.path(n), b"src/lib/a b.rs");
@@ -432,7 +446,10 @@ mod tests {
         };
         assert_eq!(
             img.index().id_at(pos).unwrap().to_string(),
-            _repo.git_text(&["rev-parse", "HEAD:src/main.rs"]).unwrap().trim()
+            _repo
+                .git_text(&["rev-parse", "HEAD:src/main.rs"])
+                .unwrap()
+                .trim()
         );
     }
 
@@ -440,7 +457,14 @@ mod tests {
     fn bad_paths_are_refused() {
         let (_repo, mut img) = sample();
         let t = Tree::build(&mut img).unwrap();
-        for p in [&b"src//main.rs"[..], b"src/../README", b"./README", b"src/.", b"a\0b", b"//x"] {
+        for p in [
+            &b"src//main.rs"[..],
+            b"src/../README",
+            b"./README",
+            b"src/.",
+            b"a\0b",
+            b"//x",
+        ] {
             assert!(matches!(t.lookup(p), Err(LookupError::BadPath(_))), "{p:?}");
         }
         assert_eq!(t.lookup(b"nope"), Err(LookupError::NotFound));

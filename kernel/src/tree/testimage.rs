@@ -178,7 +178,10 @@ impl Repo {
         let idx_path = self.dir.join("image-build.idx");
         std::fs::write(&pack_path, &pack).map_err(|e| e.to_string())?;
         let mut ix = Command::new("git");
-        ix.arg("index-pack").arg("-o").arg(&idx_path).arg(&pack_path);
+        ix.arg("index-pack")
+            .arg("-o")
+            .arg(&idx_path)
+            .arg(&pack_path);
         let out = ix.output().map_err(|e| format!("git index-pack: {e}"))?;
         if !out.status.success() {
             return Err(format!(
@@ -189,8 +192,15 @@ impl Repo {
         let idx = std::fs::read(&idx_path).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(&pack_path);
         let _ = std::fs::remove_file(&idx_path);
-        let header = Header::new(commit, tree, "HEAD", count, pack.len() as u64, idx.len() as u64)
-            .map_err(|e| e.to_string())?;
+        let header = Header::new(
+            commit,
+            tree,
+            "HEAD",
+            count,
+            pack.len() as u64,
+            idx.len() as u64,
+        )
+        .map_err(|e| e.to_string())?;
         let mut img = header.encode();
         img.resize(header.pack.offset as usize, 0);
         img.extend_from_slice(&pack);
@@ -203,7 +213,12 @@ impl Repo {
 
 impl Drop for Repo {
     fn drop(&mut self) {
-        if self.dir.as_os_str().as_bytes().starts_with(std::env::temp_dir().as_os_str().as_bytes()) {
+        if self
+            .dir
+            .as_os_str()
+            .as_bytes()
+            .starts_with(std::env::temp_dir().as_os_str().as_bytes())
+        {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }

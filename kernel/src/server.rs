@@ -1,0 +1,404 @@
+//! The console request loop: both faces of `docs/console-protocol.md` over any
+//! `BufRead`/`Write` pair (the serial console in the guest, memory in host tests).
+
+use std::fmt::Write as _;
+use std::io::{self, BufRead, Write};
+
+use gitfs_console::{
+    err_header, ok_header, parse_line, ErrorCode, Face, Framer, Kind, ParseError, Record, Request,
+    MAX_LINE,
+};
+use gitfs_format::{BlockDevice, EntryMode};
+
+use crate::fs::{Fs, FsError};
+
+/// Payload bytes escaped and written per `write_all`: bounded memory for any file size.
+pub const CHUNK: usize = 16 * 1024;
+/// Bytes beyond [`MAX_LINE`] tolerated before trimming (`\r`, spaces).
+const LINE_SLACK: usize = 8;
+
+/// Why [`serve`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitRequest {
+    /// `quit` (either face): answered, then stop with success.
+    Quit,
+    /// The input ended (never on the serial console; host use and tests).
+    EndOfInput,
+    InputError,
+    OutputError,
+}
+
+/// What a person sees for `help`.
+pub const HELP: &str = "\
+gitfs console. Paths are relative to the root of the image; '/' separates components.
+  help              this text
+  ls [PATH]         list a directory: mode, kind, size, name
+  cat PATH          print a file (a symlink prints its target)
+  stat PATH         kind, mode, size and Git id of a path
+  digest PATH       Git object id of a path
+  range OFF LEN PATH  print LEN bytes of a file from byte OFF
+  info              commit, counts and boot figures
+  quit              stop the unikernel
+Programs: the same commands prefixed with '@' (paths percent-encoded) get framed,
+binary-safe responses; see docs/console-protocol.md.
+";
+
+/// The line printed once the file system is ready (see the protocol document).
+pub fn ready_line<D: BlockDevice>(fs: &Fs<D>, boot_ms: u64, heap_bytes: u64) -> String {
+    let info = fs.info();
+    format!(
+        "gitfs ready commit={} objects={} files={} dirs={} boot_ms={boot_ms} tree_bytes={} heap_bytes={heap_bytes}",
+        info.commit, info.objects, info.counts.files, info.counts.dirs, info.tree_bytes
+    )
+}
+
+/// Serves requests from `input` until `quit`, the end of the input or an I/O error.
+/// Bad requests and failed operations are answered and the loop goes on.
+pub fn serve<D: BlockDevice, R: BufRead, W: Write>(
+    fs: &mut Fs<D>,
+    mut input: R,
+    mut output: W,
+) -> ExitRequest {
+    let mut line = Vec::with_capacity(256);
+    loop {
+        let result = match read_line(&mut input, &mut line) {
+            Err(_) => return ExitRequest::InputError,
+            Ok(LineRead::Eof) => return ExitRequest::EndOfInput,
+            Ok(LineRead::TooLong(n)) => {
+                let framed = line.iter().find(|b| !b" \t\0".contains(b)) == Some(&b'@');
+                let face = if framed { Face::Framed } else { Face::Human };
+                let msg = ParseError::TooLong(n).to_string();
+                reply_error(&mut output, face, ErrorCode::TooLong, &msg).map(|()| false)
+            }
+            Ok(LineRead::Line) => handle(fs, &line, &mut output),
+        };
+        match result.and_then(|quit| output.flush().map(|()| quit)) {
+            Ok(true) => return ExitRequest::Quit,
+            Ok(false) => {}
+            Err(_) => return ExitRequest::OutputError,
+        }
+    }
+}
+
+enum LineRead {
+    Line,
+    /// The line's full length; `line` holds its start.
+    TooLong(usize),
+    Eof,
+}
+
+/// Reads one line into `line` (newline removed), keeping at most about [`MAX_LINE`]
+/// bytes: longer lines are read to their end and reported, never buffered whole.
+fn read_line<R: BufRead>(input: &mut R, line: &mut Vec<u8>) -> io::Result<LineRead> {
+    line.clear();
+    let cap = MAX_LINE + LINE_SLACK;
+    let mut total = 0usize;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(match total {
+                0 => LineRead::Eof,
+                n if n > cap => LineRead::TooLong(n),
+                _ => LineRead::Line,
+            });
+        }
+        let (part, used, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        total += part.len();
+        let room = (cap + 1).saturating_sub(line.as_slice().len());
+        line.extend_from_slice(&part[..part.len().min(room)]);
+        input.consume(used);
+        if done {
+            return Ok(if total > cap {
+                LineRead::TooLong(total)
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
+/// Answers one line; `Ok(true)` for `quit`.
+fn handle<D: BlockDevice, W: Write>(fs: &mut Fs<D>, line: &[u8], out: &mut W) -> io::Result<bool> {
+    let Some((face, parsed)) = parse_line(line) else {
+        return Ok(false);
+    };
+    match parsed {
+        Err(e) => {
+            let code = match e {
+                ParseError::TooLong(_) => ErrorCode::TooLong,
+                _ => ErrorCode::BadRequest,
+            };
+            reply_error(out, face, code, &e.to_string())?;
+            Ok(false)
+        }
+        Ok(req) => match face {
+            Face::Framed => framed(fs, req, out),
+            Face::Human => human(fs, req, out),
+        },
+    }
+}
+
+fn error_code(e: &FsError) -> ErrorCode {
+    match e {
+        FsError::NotFound => ErrorCode::NotFound,
+        FsError::IsADirectory => ErrorCode::IsADirectory,
+        FsError::NotADirectory => ErrorCode::NotADirectory,
+        FsError::BadPath(_) => ErrorCode::BadPath,
+        FsError::BadRange { .. } => ErrorCode::BadRange,
+        FsError::Submodule => ErrorCode::Unsupported,
+        FsError::Corrupt(_) => ErrorCode::Corrupt,
+        FsError::Io => ErrorCode::Io,
+    }
+}
+
+pub fn kind_of(mode: EntryMode) -> Kind {
+    match mode {
+        EntryMode::File => Kind::File,
+        EntryMode::Executable => Kind::Exec,
+        EntryMode::Symlink => Kind::Symlink,
+        EntryMode::Tree => Kind::Dir,
+        EntryMode::Submodule => Kind::Submodule,
+    }
+}
+
+/// A path for messages: printable ASCII kept, other bytes as `\xNN`.
+fn show(path: &[u8]) -> String {
+    let mut s = String::with_capacity(path.len());
+    for &b in path {
+        if b.is_ascii_graphic() || b == b' ' {
+            s.push(b as char);
+        } else {
+            let _ = write!(s, "\\x{b:02x}");
+        }
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    s
+}
+
+fn reply_error<W: Write>(out: &mut W, face: Face, code: ErrorCode, msg: &str) -> io::Result<()> {
+    match face {
+        Face::Framed => out.write_all(err_header(code, msg).as_bytes()),
+        Face::Human => writeln!(out, "error: {msg}"),
+    }
+}
+
+fn fs_error<W: Write>(out: &mut W, face: Face, path: &[u8], e: &FsError) -> io::Result<bool> {
+    reply_error(out, face, error_code(e), &format!("{}: {e}", show(path)))?;
+    Ok(false)
+}
+
+/// Header, escaped payload in [`CHUNK`]s, trailer.
+fn send_ok<W: Write>(out: &mut W, data: &[u8], fields: &[&str]) -> io::Result<()> {
+    out.write_all(ok_header(data.len() as u64, fields).as_bytes())?;
+    let mut framer = Framer::new(data.len() as u64);
+    let mut buf = Vec::with_capacity(CHUNK + CHUNK / 8);
+    for c in data.chunks(CHUNK) {
+        buf.clear();
+        framer.chunk(c, &mut buf);
+        out.write_all(&buf)?;
+    }
+    let trailer = framer
+        .finish()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    out.write_all(&trailer)
+}
+
+fn info_pairs<D: BlockDevice>(fs: &Fs<D>) -> Vec<(&'static str, String)> {
+    let i = fs.info();
+    let rev: String = i
+        .rev
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let mut v = vec![
+        ("version", crate::VERSION.to_string()),
+        ("commit", i.commit.to_string()),
+        ("tree", i.tree.to_string()),
+        ("rev", rev),
+        ("objects", i.objects.to_string()),
+        ("files", i.counts.files.to_string()),
+        ("executables", i.counts.executables.to_string()),
+        ("dirs", i.counts.dirs.to_string()),
+        ("symlinks", i.counts.symlinks.to_string()),
+        ("submodules", i.counts.submodules.to_string()),
+        ("tree_nodes", i.tree_nodes.to_string()),
+        ("tree_bytes", i.tree_bytes.to_string()),
+    ];
+    for (k, val) in [
+        ("boot_ms", i.boot.boot_ms),
+        ("tree_ms", i.boot.tree_ms),
+        ("heap_bytes", i.boot.heap_bytes),
+    ] {
+        if let Some(n) = val {
+            v.push((k, n.to_string()));
+        }
+    }
+    v
+}
+
+fn framed<D: BlockDevice, W: Write>(fs: &mut Fs<D>, req: Request, out: &mut W) -> io::Result<bool> {
+    let face = Face::Framed;
+    match req {
+        Request::Get(p) => match fs.get(&p) {
+            Ok(f) => {
+                let mode = format!("{:06o}", f.mode.mode());
+                let id = f.id.to_string();
+                send_ok(out, f.data, &[kind_of(f.mode).as_str(), &mode, &id])?;
+            }
+            Err(e) => return fs_error(out, face, &p, &e),
+        },
+        Request::Range { offset, len, path } => match fs.range(&path, offset, len) {
+            Ok(s) => send_ok(out, s.data, &[&s.size.to_string(), &s.id.to_string()])?,
+            Err(e) => return fs_error(out, face, &path, &e),
+        },
+        Request::Ls(p) => match fs.list(&p) {
+            Ok(entries) => {
+                let mut text = String::new();
+                for e in &entries {
+                    Record {
+                        mode: e.mode.mode(),
+                        kind: kind_of(e.mode),
+                        size: e.size,
+                        id: e.id.0,
+                        name: e.name.to_vec(),
+                    }
+                    .encode(&mut text);
+                }
+                send_ok(out, text.as_bytes(), &[&entries.len().to_string()])?;
+            }
+            Err(e) => return fs_error(out, face, &p, &e),
+        },
+        Request::Stat(p) => match fs.stat(&p) {
+            Ok(st) => {
+                let (node, mode, size, id) = (st.node, st.mode, st.size, st.id);
+                let mut text = String::new();
+                Record {
+                    mode: mode.mode(),
+                    kind: kind_of(mode),
+                    size,
+                    id: id.0,
+                    name: fs.tree().path(node),
+                }
+                .encode(&mut text);
+                send_ok(out, text.as_bytes(), &[])?;
+            }
+            Err(e) => return fs_error(out, face, &p, &e),
+        },
+        Request::Digest(p) => match fs.digest(&p) {
+            Ok((mode, id)) => send_ok(out, id.to_string().as_bytes(), &[kind_of(mode).as_str()])?,
+            Err(e) => return fs_error(out, face, &p, &e),
+        },
+        Request::Info => {
+            let mut text = String::new();
+            for (k, v) in info_pairs(fs) {
+                let _ = writeln!(text, "{k}={v}");
+            }
+            send_ok(out, text.as_bytes(), &[])?;
+        }
+        Request::Help => send_ok(out, HELP.as_bytes(), &[])?,
+        Request::Ping => send_ok(out, b"", &[])?,
+        Request::Quit => {
+            send_ok(out, b"", &[])?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Prints file bytes for a person: text as is (newline-terminated), binary summarised.
+fn print_text<W: Write>(out: &mut W, data: &[u8], size: u64, path: &[u8]) -> io::Result<()> {
+    if data[..data.len().min(8000)].contains(&0) {
+        return writeln!(
+            out,
+            "({}: binary, {size} bytes; use '@get' or '@range' for its bytes)",
+            show(path)
+        );
+    }
+    for c in data.chunks(CHUNK) {
+        out.write_all(c)?;
+    }
+    if !data.is_empty() && !data.ends_with(b"\n") {
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn human<D: BlockDevice, W: Write>(fs: &mut Fs<D>, req: Request, out: &mut W) -> io::Result<bool> {
+    let face = Face::Human;
+    match req {
+        Request::Help => out.write_all(HELP.as_bytes())?,
+        Request::Ping => writeln!(out, "pong")?,
+        Request::Quit => {
+            writeln!(out, "bye")?;
+            return Ok(true);
+        }
+        Request::Get(p) => match fs.get(&p) {
+            Ok(f) => {
+                let size = f.data.len() as u64;
+                print_text(out, f.data, size, &p)?
+            }
+            Err(e) => return fs_error(out, face, &p, &e),
+        },
+        Request::Range { offset, len, path } => match fs.range(&path, offset, len) {
+            Ok(s) => print_text(out, s.data, s.size, &path)?,
+            Err(e) => return fs_error(out, face, &path, &e),
+        },
+        Request::Ls(p) => match fs.list(&p) {
+            Ok(entries) => {
+                let mut text = String::new();
+                for e in &entries {
+                    let size = e.size.map_or("-".to_string(), |n| n.to_string());
+                    let slash = if e.mode == EntryMode::Tree { "/" } else { "" };
+                    let _ = writeln!(
+                        text,
+                        "{:06o} {:<9} {size:>10}  {}{slash}",
+                        e.mode.mode(),
+                        kind_of(e.mode).as_str(),
+                        show(e.name)
+                    );
+                }
+                let _ = writeln!(text, "({} entries)", entries.len());
+                out.write_all(text.as_bytes())?;
+            }
+            Err(e) => return fs_error(out, face, &p, &e),
+        },
+        Request::Stat(p) => match fs.stat(&p) {
+            Ok(st) => {
+                let size = st.size.map_or("-".to_string(), |n| n.to_string());
+                let text = format!(
+                    "path: {}\nkind: {}\nmode: {:06o}\nsize: {size}\nid:   {}\n",
+                    show(&p),
+                    kind_of(st.mode).as_str(),
+                    st.mode.mode(),
+                    st.id
+                );
+                out.write_all(text.as_bytes())?;
+            }
+            Err(e) => return fs_error(out, face, &p, &e),
+        },
+        Request::Digest(p) => match fs.digest(&p) {
+            Ok((mode, id)) => writeln!(out, "{id} {} {}", kind_of(mode).as_str(), show(&p))?,
+            Err(e) => return fs_error(out, face, &p, &e),
+        },
+        Request::Info => {
+            let mut text = String::new();
+            for (k, v) in info_pairs(fs) {
+                let _ = writeln!(text, "{k}: {v}");
+            }
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests;

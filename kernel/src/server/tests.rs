@@ -1,0 +1,492 @@
+//! The request loop against stock git: every answer decoded the way the host harness
+//! does (through the console's echo and output quirks) and compared with git's own.
+
+use super::*;
+use crate::fs::Fs;
+use crate::tree::testimage::{Entry, Repo};
+use gitfs_console::{encode_request, parse_info, parse_records, Decoder, Response};
+use gitfs_format::{object_id, ObjectKind};
+
+/// The Hermit 0.11 console: output 0x08/0x7F become `08 20 08`.
+fn console_out(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if b == 0x08 || b == 0x7F {
+            out.extend_from_slice(&[0x08, 0x20, 0x08]);
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// The console's echo of input: each byte then three NULs, CR as LF.
+fn echo(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &b in input {
+        out.push(if b == b'\r' { b'\n' } else { b });
+        out.extend_from_slice(&[0, 0, 0]);
+    }
+    out
+}
+
+/// Sends one request line; returns how the loop ended and what the host reads back.
+fn exchange(fs: &mut Fs<Vec<u8>>, line: &[u8]) -> (ExitRequest, Vec<u8>) {
+    let mut out = Vec::new();
+    let exit = serve(fs, line, &mut out);
+    let mut wire = console_out(&echo(line));
+    wire.extend(console_out(&out));
+    (exit, wire)
+}
+
+/// A framed request, decoded like the harness does: exactly one response, all bytes used.
+fn request(fs: &mut Fs<Vec<u8>>, req: &Request) -> Response {
+    let (exit, wire) = exchange(fs, &encode_request(req));
+    let expect_exit = if *req == Request::Quit {
+        ExitRequest::Quit
+    } else {
+        ExitRequest::EndOfInput
+    };
+    assert_eq!(exit, expect_exit);
+    let mut d = Decoder::new();
+    let (used, resp) = d.feed(&wire);
+    assert_eq!(
+        used,
+        wire.len(),
+        "trailing bytes after the response to {req:?}"
+    );
+    resp.expect("a complete response")
+        .expect("an undamaged response")
+}
+
+fn ok_payload(resp: Response) -> (Vec<String>, Vec<u8>) {
+    match resp {
+        Response::Ok { fields, payload } => (fields, payload),
+        Response::Err { code, message } => panic!("error {code}: {message}"),
+    }
+}
+
+fn err_code(resp: Response) -> ErrorCode {
+    resp.error_code()
+        .unwrap_or_else(|| panic!("expected an error, got {resp:?}"))
+}
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Names with every awkward byte; binary data; deltas; all entry kinds.
+fn sample_repo() -> Repo {
+    let all: Vec<u8> = (0..=255u8).collect();
+    let big = noise(700_000, 3);
+    let mut big2 = big.clone();
+    big2[1000..1100].fill(0x7F);
+    let mut text = String::new();
+    for i in 0..2000 {
+        text.push_str(&format!("line {i} of a text file\n"));
+    }
+    let entries = vec![
+        Entry::file("README.md", b"# sample\n\nhello\n"),
+        Entry::file("empty", b""),
+        Entry::file("bin/all-bytes", &all),
+        Entry::file("bin/big", &big),
+        Entry::file("bin/big2", &big2),
+        Entry::exec("bin/tool.sh", b"#!/bin/sh\necho tool\n"),
+        Entry::file("docs/text.txt", text.as_bytes()),
+        Entry::file(
+            "docs/text2.txt",
+            text.replace("of a", "of another").as_bytes(),
+        ),
+        Entry::file("docs/deep/er/still/x", b"deep\n"),
+        Entry::file("names/sp ace", b"1"),
+        Entry::file(&b"names/new\nline"[..], b"2"),
+        Entry::file(&b"names/del\x7f bs\x08 esc\x10"[..], b"3"),
+        Entry::file("names/pct%41", b"4"),
+        Entry::file("names/@at", b"5"),
+        Entry::file("names/=OK 1", b"6"),
+        Entry::file("names/utf8-\u{e9}", b"7"),
+        Entry::file(&b"names/high\xff\xfe"[..], b"8"),
+        Entry::file("names/tab\there", b"9"),
+        Entry::symlink("link", "docs/text.txt"),
+        Entry::symlink("names/dangling", "../nowhere"),
+        Entry::submodule("vendor/lib", "0123456789abcdef0123456789abcdef01234567"),
+    ];
+    Repo::new(&entries).unwrap()
+}
+
+/// `git ls-tree -r -t -z HEAD`: (mode, type, id, path).
+fn ls_tree_all(repo: &Repo) -> Vec<(u32, String, String, Vec<u8>)> {
+    let out = repo
+        .git(&["ls-tree", "-r", "-t", "-z", "HEAD"], None)
+        .unwrap();
+    out.split(|&b| b == 0)
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let tab = r.iter().position(|&b| b == b'\t').unwrap();
+            let meta = String::from_utf8(r[..tab].to_vec()).unwrap();
+            let w: Vec<&str> = meta.split(' ').collect();
+            (
+                u32::from_str_radix(w[0], 8).unwrap(),
+                w[1].to_string(),
+                w[2].to_string(),
+                r[tab + 1..].to_vec(),
+            )
+        })
+        .collect()
+}
+
+fn hex(id: &[u8; 20]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn every_file_equals_git_cat_file() {
+    let repo = sample_repo();
+    let mut fs = Fs::open(repo.image().unwrap()).unwrap();
+    let mut checked = 0;
+    for (mode, ty, id, path) in ls_tree_all(&repo) {
+        if ty != "blob" {
+            continue;
+        }
+        let want = repo.git(&["cat-file", "blob", &id], None).unwrap();
+        let (fields, payload) = ok_payload(request(&mut fs, &Request::Get(path.clone())));
+        assert_eq!(payload, want, "{}", show(&path));
+        let kind = kind_of(EntryMode::from_mode(mode).unwrap());
+        assert_eq!(fields, [kind.as_str(), &format!("{mode:06o}"), &id]);
+        // The check a host makes on its own: the bytes hash to the announced id.
+        assert_eq!(object_id(ObjectKind::Blob, &payload).to_string(), id);
+        checked += 1;
+    }
+    assert_eq!(checked, 20);
+}
+
+/// mode, kind, size, id, name
+type Row = (u32, String, Option<u64>, String, Vec<u8>);
+
+#[test]
+fn listings_equal_git_ls_tree() {
+    let repo = sample_repo();
+    let mut fs = Fs::open(repo.image().unwrap()).unwrap();
+    let head_tree = repo.git_text(&["rev-parse", "HEAD^{tree}"]).unwrap();
+    let mut dirs = vec![(Vec::new(), head_tree.trim().to_string())];
+    dirs.extend(
+        ls_tree_all(&repo)
+            .into_iter()
+            .filter(|e| e.1 == "tree")
+            .map(|e| (e.3, e.2)),
+    );
+    for (dir, tree_id) in dirs {
+        let (fields, payload) = ok_payload(request(&mut fs, &Request::Ls(dir.clone())));
+        let got = parse_records(&payload).unwrap();
+        let out = repo.git(&["ls-tree", "-z", "-l", &tree_id], None).unwrap();
+        let mut want: Vec<Row> = out
+            .split(|&b| b == 0)
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                let tab = r.iter().position(|&b| b == b'\t').unwrap();
+                let meta = String::from_utf8(r[..tab].to_vec()).unwrap();
+                let w: Vec<&str> = meta.split_whitespace().collect();
+                let mode = u32::from_str_radix(w[0], 8).unwrap();
+                let kind = kind_of(EntryMode::from_mode(mode).unwrap())
+                    .as_str()
+                    .to_string();
+                (
+                    mode,
+                    kind,
+                    w[3].parse().ok(),
+                    w[2].to_string(),
+                    r[tab + 1..].to_vec(),
+                )
+            })
+            .collect();
+        want.sort_by(|a, b| a.4.cmp(&b.4));
+        let got: Vec<_> = got
+            .into_iter()
+            .map(|r| {
+                (
+                    r.mode,
+                    r.kind.as_str().to_string(),
+                    r.size,
+                    hex(&r.id),
+                    r.name,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "directory {}", show(&dir));
+        assert_eq!(fields, [want.len().to_string()]);
+    }
+}
+
+#[test]
+fn ranges_stat_digest_info() {
+    let repo = sample_repo();
+    let mut fs = Fs::open(repo.image().unwrap()).unwrap();
+    let big = repo
+        .git(&["cat-file", "blob", "HEAD:bin/big2"], None)
+        .unwrap();
+    let id = repo.git_text(&["rev-parse", "HEAD:bin/big2"]).unwrap();
+    let n = big.len() as u64;
+    for (off, len) in [
+        (0, 1),
+        (999, 200),
+        (n - 10, 100),
+        (n, 0),
+        (n, 5),
+        (12345, 65536 * 3),
+    ] {
+        let req = Request::Range {
+            offset: off,
+            len,
+            path: b"bin/big2".to_vec(),
+        };
+        let (fields, payload) = ok_payload(request(&mut fs, &req));
+        let end = (off + len).min(n) as usize;
+        assert_eq!(payload, &big[off as usize..end], "{off}+{len}");
+        assert_eq!(fields, [n.to_string(), id.trim().to_string()]);
+    }
+    let past = Request::Range {
+        offset: n + 1,
+        len: 1,
+        path: b"bin/big2".to_vec(),
+    };
+    assert_eq!(err_code(request(&mut fs, &past)), ErrorCode::BadRange);
+
+    let (_, payload) = ok_payload(request(&mut fs, &Request::Stat(b"bin/tool.sh".to_vec())));
+    let rec = parse_records(&payload).unwrap().remove(0);
+    assert_eq!(
+        (rec.mode, rec.kind, rec.size),
+        (0o100755, Kind::Exec, Some(20))
+    );
+    assert_eq!(rec.name, b"bin/tool.sh");
+    let (_, payload) = ok_payload(request(&mut fs, &Request::Stat(b"vendor/lib".to_vec())));
+    let rec = parse_records(&payload).unwrap().remove(0);
+    assert_eq!((rec.kind, rec.size), (Kind::Submodule, None));
+    assert_eq!(hex(&rec.id), "0123456789abcdef0123456789abcdef01234567");
+
+    let (fields, payload) = ok_payload(request(&mut fs, &Request::Digest(b"docs/".to_vec())));
+    assert_eq!(fields, ["dir"]);
+    let want = repo.git_text(&["rev-parse", "HEAD:docs"]).unwrap();
+    assert_eq!(String::from_utf8(payload).unwrap(), want.trim());
+
+    fs.set_boot_figures(crate::fs::BootFigures {
+        boot_ms: Some(1234),
+        tree_ms: Some(5),
+        heap_bytes: None,
+    });
+    let (_, payload) = ok_payload(request(&mut fs, &Request::Info));
+    let info = parse_info(&payload);
+    let get = |k: &str| info.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    let commit = repo.git_text(&["rev-parse", "HEAD"]).unwrap();
+    assert_eq!(get("commit").as_deref(), Some(commit.trim()));
+    assert_eq!(get("files").as_deref(), Some("18"));
+    assert_eq!(get("symlinks").as_deref(), Some("2"));
+    assert_eq!(get("submodules").as_deref(), Some("1"));
+    let git_dirs = ls_tree_all(&repo).iter().filter(|e| e.1 == "tree").count();
+    assert_eq!(get("dirs"), Some(git_dirs.to_string()));
+    assert_eq!(get("boot_ms").as_deref(), Some("1234"));
+    assert_eq!(get("heap_bytes"), None);
+    let objects = repo
+        .git_text(&["rev-list", "--objects", "--no-walk", "HEAD"])
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(get("objects"), Some(objects.to_string()));
+
+    let ready = ready_line(&fs, 42, 1000);
+    assert_eq!(
+        ready,
+        format!(
+            "gitfs ready commit={} objects={objects} files=18 dirs={git_dirs} boot_ms=42 tree_bytes={} heap_bytes=1000",
+            commit.trim(),
+            fs.tree().heap_bytes()
+        )
+    );
+}
+
+#[test]
+fn errors_are_answered_and_serving_goes_on() {
+    let repo = sample_repo();
+    let mut fs = Fs::open(repo.image().unwrap()).unwrap();
+    let get = |p: &[u8]| Request::Get(p.to_vec());
+    for (req, code) in [
+        (get(b"nope"), ErrorCode::NotFound),
+        (get(b"docs/nope/x"), ErrorCode::NotFound),
+        (get(b"docs"), ErrorCode::IsADirectory),
+        (get(b""), ErrorCode::IsADirectory),
+        (get(b"README.md/x"), ErrorCode::NotADirectory),
+        (Request::Ls(b"README.md".to_vec()), ErrorCode::NotADirectory),
+        (get(b"docs/../README.md"), ErrorCode::BadPath),
+        (get(b"docs//text.txt"), ErrorCode::BadPath),
+        (get(b"./README.md"), ErrorCode::BadPath),
+        (get(b"README.md\0"), ErrorCode::BadPath),
+        (get(b"vendor/lib"), ErrorCode::Unsupported),
+    ] {
+        assert_eq!(err_code(request(&mut fs, &req)), code, "{req:?}");
+    }
+    // Malformed and overlong lines, then a request that must still work.
+    let mut long = b"@get ".to_vec();
+    long.resize(5000, b'a');
+    long.push(b'\n');
+    let mut input = Vec::new();
+    for line in [
+        &b"@frobnicate x\n"[..],
+        b"@range 1 x f\n",
+        b"@get a%zz\n",
+        &long,
+        b"@get README.md\n",
+    ] {
+        input.extend_from_slice(line);
+    }
+    let mut out = Vec::new();
+    assert_eq!(
+        serve(&mut fs, &input[..], &mut out),
+        ExitRequest::EndOfInput
+    );
+    let mut d = Decoder::new();
+    let mut rest = &out[..];
+    let mut codes = Vec::new();
+    while !rest.is_empty() {
+        let (n, r) = d.feed(rest);
+        rest = &rest[n..];
+        let r = r.unwrap().unwrap();
+        codes.push(r.error_code());
+        if let Response::Ok { payload, .. } = r {
+            assert_eq!(payload, b"# sample\n\nhello\n");
+        }
+    }
+    assert_eq!(
+        codes,
+        [
+            Some(ErrorCode::BadRequest),
+            Some(ErrorCode::BadRequest),
+            Some(ErrorCode::BadRequest),
+            Some(ErrorCode::TooLong),
+            None
+        ]
+    );
+    // A human's overlong line gets a human error.
+    let mut out = Vec::new();
+    let mut long = vec![b'x'; 10_000];
+    long.extend_from_slice(b"\nping\n");
+    serve(&mut fs, &long[..], &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        format!("error: {}\npong\n", ParseError::TooLong(10_000))
+    );
+}
+
+#[test]
+fn quit_stops_the_loop() {
+    let repo = Repo::new(&[Entry::file("a", b"1")]).unwrap();
+    let mut fs = Fs::open(repo.image().unwrap()).unwrap();
+    ok_payload(request(&mut fs, &Request::Quit));
+    let mut out = Vec::new();
+    let exit = serve(&mut fs, &b"@ping\r\n@quit\n@ping\n"[..], &mut out);
+    assert_eq!(exit, ExitRequest::Quit);
+    let mut d = Decoder::new();
+    let (n, first) = d.feed(&out);
+    let (m, second) = d.feed(&out[n..]);
+    assert!(matches!(first, Some(Ok(Response::Ok { .. }))));
+    assert!(matches!(second, Some(Ok(Response::Ok { .. }))));
+    assert_eq!(n + m, out.len(), "nothing answered after quit");
+}
+
+#[test]
+fn human_face() {
+    let repo = sample_repo();
+    let mut fs = Fs::open(repo.image().unwrap()).unwrap();
+    let mut out = Vec::new();
+    let input = b"help\nls\ncat README.md\ncat names/sp ace\ncat bin/big\nstat link\ncat nope\nls docs/../x\ninfo\nquit\nls\n";
+    assert_eq!(serve(&mut fs, &input[..], &mut out), ExitRequest::Quit);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with(HELP), "{text}");
+    let after_help = &text[HELP.len()..];
+    let ls_root: Vec<&str> = after_help.lines().take(9).collect();
+    assert_eq!(
+        ls_root[0],
+        format!("{:06o} {:<9} {:>10}  README.md", 0o100644, "file", 16)
+    );
+    assert!(
+        ls_root.iter().any(|l| l.ends_with(" -  bin/")),
+        "{ls_root:?}"
+    );
+    assert_eq!(ls_root[7], "(7 entries)");
+    assert!(
+        text.contains("# sample\n\nhello\n1\n"),
+        "cat output, then a newline-less file"
+    );
+    assert!(text.contains("(bin/big: binary, 700000 bytes;"));
+    let link_id = repo.git_text(&["rev-parse", "HEAD:link"]).unwrap();
+    assert!(text.contains(&format!(
+        "path: link\nkind: symlink\nmode: 120000\nsize: 13\nid:   {}",
+        link_id.trim()
+    )));
+    assert!(text.contains("error: nope: no such file or directory\n"));
+    assert!(text.contains("error: docs/../x: bad path: '.' or '..' in path\n"));
+    assert!(text.contains("\nfiles: 18\n"));
+    assert!(text.ends_with("bye\n"), "nothing after quit");
+}
+
+#[test]
+fn corrupt_blob_is_an_error_response() {
+    let marker = b"MARKER-0123456789-MARKER".repeat(10);
+    let repo = Repo::new(&[Entry::file("m", &marker), Entry::file("ok", b"fine")]).unwrap();
+    let mut img = repo.image_with(Some(0), &[]).unwrap();
+    let at = img
+        .windows(marker.len())
+        .position(|w| w == &marker[..])
+        .unwrap();
+    img[at + 7] ^= 0x01;
+    let mut fs = Fs::open(img).unwrap();
+    assert_eq!(
+        err_code(request(&mut fs, &Request::Get(b"m".to_vec()))),
+        ErrorCode::Corrupt
+    );
+    let (_, payload) = ok_payload(request(&mut fs, &Request::Get(b"ok".to_vec())));
+    assert_eq!(payload, b"fine");
+}
+
+/// Images made by the project's imager, when it has been built: served like git.
+#[test]
+fn imager_images_serve_like_git() {
+    let imager = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/imager");
+    if !imager.exists() {
+        eprintln!("skipped: {} not built", imager.display());
+        return;
+    }
+    let repo = sample_repo();
+    let img_path = repo.dir().join("imager.img");
+    let out = std::process::Command::new(&imager)
+        .args(["make", "-q", "-f"])
+        .arg(repo.dir())
+        .arg(&img_path)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "skipped: imager failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let dev = crate::blockdev::FileDevice::open(&img_path).unwrap();
+    let mut fs = Fs::open(dev).unwrap();
+    let mut n = 0;
+    for (_, ty, id, path) in ls_tree_all(&repo) {
+        if ty == "blob" {
+            let want = repo.git(&["cat-file", "blob", &id], None).unwrap();
+            assert_eq!(fs.get(&path).unwrap().data, &want[..], "{}", show(&path));
+            n += 1;
+        }
+    }
+    assert_eq!(n, 20);
+}

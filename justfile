@@ -3,13 +3,11 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # The guest side (kernel, loader) needs this nightly; host crates use the machine's stable.
 nightly := "nightly-2025-03-15"
-kernel_elf := "kernel/target/x86_64-unknown-hermit/release/gitfs-kernel"
-loader_elf := "loader/target/gitfs-loader.elf32"
 
 default:
     @just --list
 
-# Install what is missing: the pinned nightly (rust-src, llvm-tools) and QEMU.
+# Install what is missing: the pinned nightly (rust-src, llvm-tools), QEMU, sshd for tests.
 setup:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -19,6 +17,8 @@ setup:
     need=()
     command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
     command -v git >/dev/null || need+=(git)
+    # sshd for the ssh:// source test (a private server on a free loopback port).
+    [ -x /usr/sbin/sshd ] || need+=(openssh-server)
     if [ ${#need[@]} -gt 0 ]; then
         sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
         $sudo apt-get update -qq
@@ -26,7 +26,7 @@ setup:
     fi
 
 # Build the host tools (imager, harness) and the guest side (loader, kernel).
-build: setup build-guest
+build: build-guest
     cargo build --release -p gitfs-imager -p gitfs-qemu
 
 # Build only the guest side: the loader and the Hermit kernel application.
@@ -35,8 +35,31 @@ build-guest: setup
     cd kernel && cargo build --release
 
 # Everything: format and lint checks, host tests, kernel logic tests, end-to-end tests under QEMU.
-test: setup build-guest
+test: build-guest
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test --workspace
     cd kernel && cargo test --lib --target x86_64-unknown-linux-gnu
+
+# Make an image: just image SOURCE IMAGE [imager make options]
+image SOURCE IMAGE *OPTIONS:
+    cargo run -q --release -p gitfs-imager -- make {{SOURCE}} {{IMAGE}} {{OPTIONS}}
+
+# Boot the unikernel with an optional disk image and attach this terminal (Ctrl-A X quits).
+run *ARGS: build
+    cargo run -q --release -p gitfs-qemu -- run {{ARGS}}
+
+# Benchmarks: image size/speed against git, host reads, boot time. Prints tables.
+bench: build
+    cargo run -q --release -p gitfs-imager --bin imager-bench
+    cargo run -q --release -p gitfs-qemu -- boot-time --runs 10
+
+# Fuzz each parser of the image format for SECONDS (installs cargo-fuzz if missing).
+fuzz SECONDS="20": setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+    cd format/fuzz
+    for t in header pack_entry delta tree image; do
+        cargo +{{nightly}} fuzz run "$t" -- -max_total_time={{SECONDS}} -rss_limit_mb=1024
+    done

@@ -52,6 +52,8 @@ fn ok_stdout(args: &[&OsStr]) -> Vec<u8> {
 fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
     let info = info_json(image);
     let tree = git_str(repo, &["rev-parse", &format!("{tree_ish}^{{tree}}")]);
+    // The near-identical pages must have become deltas, or the PACK checks prove little.
+    assert!(info["ofs_deltas"].as_u64().unwrap_or(0) >= 30, "deltas: {}", info["ofs_deltas"]);
     assert_eq!(info["tree"].as_str(), Some(tree.as_str()), "root tree id");
 
     // ls -r has exactly git ls-tree -r's format.

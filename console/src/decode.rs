@@ -477,6 +477,26 @@ mod tests {
     }
 
     #[test]
+    fn random_garbage_never_panics() {
+        let mut rng = Rng(12345);
+        for _ in 0..300 {
+            let len = (rng.next() % 400) as usize;
+            let alphabet = b"=OKER \n\0\x10\x08\x7f0123456789abcdef";
+            let junk: Vec<u8> = (0..len)
+                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+                .collect();
+            let mut d = Decoder::new().with_max_payload(1 << 20);
+            let mut rest = &junk[..];
+            while !rest.is_empty() {
+                let (n, _) = d.feed(rest);
+                assert!(n > 0 && n <= rest.len());
+                rest = &rest[n..];
+            }
+            let _ = crate::request::parse_line(&junk);
+        }
+    }
+
+    #[test]
     fn damage_is_detected() {
         let data: Vec<u8> = (0..=255u8).collect();
         let wire = frame(&data, &[], 64);

@@ -45,12 +45,16 @@ pub fn handle_connection<S: Read + Write, C: Content>(
                 stats.requests += 1;
                 write_reply(stream, content, reply, limits, &mut stats)?;
                 if close {
+                    if head.has_body {
+                        drain(stream, &mut chunk);
+                    }
                     return Ok(stats);
                 }
             }
             Parsed::Fail(status) => {
                 stats.requests += 1;
                 write_reply(stream, content, error_reply(status, false, true), limits, &mut stats)?;
+                drain(stream, &mut chunk);
                 return Ok(stats);
             }
             Parsed::Partial => {
@@ -60,6 +64,19 @@ pub fn handle_connection<S: Read + Write, C: Content>(
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
+        }
+    }
+}
+
+/// Closing a socket with unread bytes makes TCP send a reset, which can destroy the
+/// answer before the client reads it: read (a bounded amount of) what the client is
+/// still sending first. The caller's read timeout bounds the wait.
+fn drain<S: Read>(stream: &mut S, chunk: &mut [u8]) {
+    let mut left: usize = 256 * 1024;
+    while left > 0 {
+        match stream.read(chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
         }
     }
 }

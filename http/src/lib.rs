@@ -11,12 +11,14 @@ mod mime;
 mod path;
 mod request;
 mod respond;
+mod shared;
 
 pub use conn::{handle_connection, respond, ConnStats};
 pub use content::{Content, ContentError, DirEntry, Kind, Node};
 pub use date::{format_http_date, parse_http_date};
 pub use mime::content_type;
 pub use respond::MAX_SYMLINK_HOPS;
+pub use shared::Shared;
 
 /// Bounds on what one client can make the server hold or do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -53,7 +53,11 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
     let info = info_json(image);
     let tree = git_str(repo, &["rev-parse", &format!("{tree_ish}^{{tree}}")]);
     // The near-identical pages must have become deltas, or the PACK checks prove little.
-    assert!(info["ofs_deltas"].as_u64().unwrap_or(0) >= 30, "deltas: {}", info["ofs_deltas"]);
+    assert!(
+        info["ofs_deltas"].as_u64().unwrap_or(0) >= 30,
+        "deltas: {}",
+        info["ofs_deltas"]
+    );
     assert_eq!(info["tree"].as_str(), Some(tree.as_str()), "root tree id");
 
     // ls -r has exactly git ls-tree -r's format.
@@ -63,6 +67,25 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
         String::from_utf8_lossy(&ls),
         String::from_utf8_lossy(&expected)
     );
+
+    // -l adds sizes as `git ls-tree -l` does; without -r one directory is listed.
+    for (ours, theirs) in [
+        (vec!["-r", "-l"], vec!["-r", "-l", tree_ish]),
+        (vec![], vec![tree_ish]),
+        (vec!["-l"], vec!["-l", tree_ish]),
+        (vec!["site"], vec![tree_ish, "site/"]),
+    ] {
+        let mut args = vec![OsStr::new("ls"), image.as_os_str()];
+        args.extend(ours.iter().map(OsStr::new));
+        let got = ok_stdout(&args);
+        let mut theirs_args = vec!["ls-tree"];
+        theirs_args.extend(theirs);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&git(repo, &theirs_args)),
+            "ls {ours:?}"
+        );
+    }
 
     // Every file's bytes equal git's blob.
     let listing = git(repo, &["ls-tree", "-r", "-z", tree_ish]);

@@ -490,3 +490,63 @@ fn imager_images_serve_like_git() {
     }
     assert_eq!(n, 20);
 }
+
+/// Random framed lines (real and made-up paths, odd arguments): each gets exactly one
+/// well-formed response and the loop never stops early.
+#[test]
+fn random_requests_each_get_one_response() {
+    let repo = sample_repo();
+    let mut fs = Fs::open(repo.image().unwrap()).unwrap();
+    let words = [
+        "get",
+        "ls",
+        "stat",
+        "digest",
+        "range 0 10",
+        "range 5 x",
+        "info",
+        "nope",
+        "get a b",
+    ];
+    let paths: [&[u8]; 8] = [
+        b"",
+        b"/",
+        b"docs",
+        b"docs/text.txt",
+        b"a/../b",
+        b"link",
+        b"vendor/lib",
+        b"x//y",
+    ];
+    let mut rng = noise(4000, 99).into_iter();
+    let mut input = Vec::new();
+    let mut lines = 0;
+    while let (Some(a), Some(b), Some(c)) = (rng.next(), rng.next(), rng.next()) {
+        let mut path = paths[b as usize % paths.len()].to_vec();
+        if c % 4 == 0 {
+            path.push(c);
+        }
+        let mut line = format!("@{} ", words[a as usize % words.len()]).into_bytes();
+        let mut enc = String::new();
+        gitfs_console::pct_encode(&path, &mut enc);
+        line.extend_from_slice(enc.as_bytes());
+        line.push(b'\n');
+        input.extend_from_slice(&line);
+        lines += 1;
+    }
+    let mut out = Vec::new();
+    assert_eq!(
+        serve(&mut fs, &input[..], &mut out),
+        ExitRequest::EndOfInput
+    );
+    let mut d = Decoder::new();
+    let mut rest = &out[..];
+    let mut answers = 0;
+    while !rest.is_empty() {
+        let (n, r) = d.feed(rest);
+        rest = &rest[n..];
+        r.expect("complete").expect("well-formed");
+        answers += 1;
+    }
+    assert_eq!(answers, lines);
+}

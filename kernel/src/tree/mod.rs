@@ -493,6 +493,27 @@ mod tests {
     }
 
     #[test]
+    fn twenty_thousand_files_stay_compact() {
+        let entries: Vec<Entry> = (0..20_000)
+            .map(|i| {
+                let path = format!("d{:02}/m{:02}/file_{i:05}.txt", i % 20, (i / 20) % 10);
+                Entry::file(path, format!("{i}\n").as_bytes())
+            })
+            .collect();
+        let repo = testimage::Repo::new(&entries).unwrap();
+        let mut img = Image::open(repo.image().unwrap()).unwrap();
+        let t = Tree::build(&mut img).unwrap();
+        assert_eq!(t.counts().files, 20_000);
+        assert_eq!(t.counts().dirs, 20 + 200);
+        for e in &entries {
+            let n = t.lookup(&e.path).unwrap();
+            assert_eq!(t.path(n), e.path);
+        }
+        let per_file = t.heap_bytes() as f64 / 20_000.0;
+        assert!(per_file < 50.0, "{per_file} bytes per file");
+    }
+
+    #[test]
     fn compact_nodes() {
         assert_eq!(std::mem::size_of::<Node>(), 24);
     }

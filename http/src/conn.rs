@@ -1,6 +1,8 @@
 //! One connection: read heads, answer them in order, stream bodies.
 
 use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
 
 use crate::content::Content;
 use crate::request::{self, Parsed};
@@ -45,16 +47,18 @@ pub fn handle_connection<S: Read + Write, C: Content>(
                 stats.requests += 1;
                 write_reply(stream, content, reply, limits, &mut stats)?;
                 if close {
-                    if head.has_body {
-                        drain(stream, &mut chunk);
-                    }
                     return Ok(stats);
                 }
             }
             Parsed::Fail(status) => {
                 stats.requests += 1;
-                write_reply(stream, content, error_reply(status, false, true), limits, &mut stats)?;
-                drain(stream, &mut chunk);
+                write_reply(
+                    stream,
+                    content,
+                    error_reply(status, false, true),
+                    limits,
+                    &mut stats,
+                )?;
                 return Ok(stats);
             }
             Parsed::Partial => {
@@ -68,13 +72,20 @@ pub fn handle_connection<S: Read + Write, C: Content>(
     }
 }
 
-/// Closing a socket with unread bytes makes TCP send a reset, which can destroy the
-/// answer before the client reads it: read (a bounded amount of) what the client is
-/// still sending first. The caller's read timeout bounds the wait.
-fn drain<S: Read>(stream: &mut S, chunk: &mut [u8]) {
+/// Ends a TCP connection so the last answer arrives: closing a socket with unread bytes
+/// (a request body, the rest of a refused request) makes TCP send a reset, which can
+/// destroy the answer before the client reads it. So: send FIN, then read and drop what
+/// the client still sends (at most 256 KiB, for at most `linger`).
+pub fn close_gracefully(stream: &mut TcpStream, linger: Duration) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let _ = stream.set_read_timeout(Some(linger));
+    let deadline = Instant::now() + linger;
+    let mut chunk = [0u8; 4096];
     let mut left: usize = 256 * 1024;
-    while left > 0 {
-        match stream.read(chunk) {
+    while left > 0 && Instant::now() < deadline {
+        match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return,
             Ok(n) => left = left.saturating_sub(n),
         }
@@ -138,7 +149,9 @@ fn write_reply<S: Write, C: Content>(
                 };
                 // The status is sent: all that is left is to cut the body short.
                 let shown = String::from_utf8_lossy(&path).into_owned();
-                content.log(&format!("http: read of {shown} failed at byte {pos}: {err}"));
+                content.log(&format!(
+                    "http: read of {shown} failed at byte {pos}: {err}"
+                ));
                 return Err(io::Error::other(err));
             }
         }

@@ -52,8 +52,9 @@ fn num(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter()
-        .try_fold(0u32, |n, &b| n.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+    s.iter().try_fold(0u32, |n, &b| {
+        n.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+    })
 }
 
 /// Parses an IMF-fixdate; the obsolete forms are not accepted (the caller then ignores
@@ -88,11 +89,26 @@ mod tests {
     #[test]
     fn known_dates() {
         assert_eq!(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(format_http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(format_http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
-        assert_eq!(format_http_date(4_133_980_799), "Fri, 31 Dec 2100 23:59:59 GMT");
-        assert_eq!(format_http_date(4_107_542_399), "Sun, 28 Feb 2100 23:59:59 GMT");
-        assert_eq!(format_http_date(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(
+            format_http_date(784_111_777),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            format_http_date(951_782_400),
+            "Tue, 29 Feb 2000 00:00:00 GMT"
+        );
+        assert_eq!(
+            format_http_date(4_133_980_799),
+            "Fri, 31 Dec 2100 23:59:59 GMT"
+        );
+        assert_eq!(
+            format_http_date(4_107_542_399),
+            "Sun, 28 Feb 2100 23:59:59 GMT"
+        );
+        assert_eq!(
+            format_http_date(1_700_000_000),
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        );
     }
 
     #[test]

@@ -70,7 +70,8 @@ impl MemContent {
     }
 
     pub fn submodule(&mut self, path: &str) -> &mut Self {
-        self.entries.insert(path.as_bytes().to_vec(), Entry::Submodule);
+        self.entries
+            .insert(path.as_bytes().to_vec(), Entry::Submodule);
         self
     }
 

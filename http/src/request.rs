@@ -171,7 +171,8 @@ mod tests {
 
     #[test]
     fn complete_and_partial() {
-        let Parsed::Done(h, n) = p("GET /a HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\n\r\nGET") else {
+        let Parsed::Done(h, n) = p("GET /a HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\n\r\nGET")
+        else {
             panic!("not parsed")
         };
         assert_eq!(n, 46);
@@ -188,7 +189,10 @@ mod tests {
         let Parsed::Done(h, _) = p("HEAD / HTTP/1.0\r\nConnection: Keep-Alive\r\nIf-None-Match: \"a\"\r\nif-none-match: \"b\"\r\nRange: bytes=1-\r\nRANGE: bytes=2-\r\n\r\n") else {
             panic!()
         };
-        assert_eq!((h.method, h.minor, h.keep_alive, h.close), (Method::Head, 0, true, false));
+        assert_eq!(
+            (h.method, h.minor, h.keep_alive, h.close),
+            (Method::Head, 0, true, false)
+        );
         assert_eq!(h.if_none_match.as_deref(), Some(&b"\"a\",\"b\""[..]));
         assert_eq!(h.range, None, "two Range lines are ignored");
     }
@@ -199,14 +203,35 @@ mod tests {
             Parsed::Done(h, _) => Some(h.has_body),
             _ => None,
         };
-        assert_eq!(done("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), Some(false));
-        assert_eq!(done("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), Some(true));
-        assert_eq!(done("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), Some(true));
-        assert_eq!(p("GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"), Parsed::Fail(400));
-        assert_eq!(p("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), Parsed::Fail(400));
-        assert_eq!(p("GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), Parsed::Fail(400));
+        assert_eq!(
+            done("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            Some(false)
+        );
+        assert_eq!(
+            done("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+            Some(true)
+        );
+        assert_eq!(
+            done("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Some(true)
+        );
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"),
+            Parsed::Fail(400)
+        );
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            Parsed::Fail(400)
+        );
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Parsed::Fail(400)
+        );
         assert_eq!(p("GET / HTTP/2.0\r\n\r\n"), Parsed::Fail(505));
-        assert_eq!(p("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"), Parsed::Fail(400));
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"),
+            Parsed::Fail(400)
+        );
         assert_eq!(p("G(T / HTTP/1.1\r\n\r\n"), Parsed::Fail(400));
     }
 
@@ -217,11 +242,20 @@ mod tests {
         assert_eq!(p(&long), Parsed::Fail(414));
         // Without the end of the line in sight yet.
         assert_eq!(p(&long[..l.max_request_line + 10]), Parsed::Fail(414));
-        let fits = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(l.max_request_line - 15));
+        let fits = format!(
+            "GET /{} HTTP/1.1\r\n\r\n",
+            "a".repeat(l.max_request_line - 15)
+        );
         assert!(matches!(p(&fits), Parsed::Done(..)));
         let many: String = (0..65).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert_eq!(p(&format!("GET / HTTP/1.1\r\n{many}\r\n")), Parsed::Fail(431));
-        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "v".repeat(l.max_header_bytes));
+        assert_eq!(
+            p(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            Parsed::Fail(431)
+        );
+        let big = format!(
+            "GET / HTTP/1.1\r\nX: {}\r\n",
+            "v".repeat(l.max_header_bytes)
+        );
         assert_eq!(p(&big), Parsed::Fail(431), "partial head over the limit");
         assert_eq!(p(&format!("{big}\r\n")), Parsed::Fail(431));
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{parse_all, pattern, site};
 use gitfs_http::mem::MemContent;
-use gitfs_http::{handle_connection, ConnStats, Limits, Shared};
+use gitfs_http::{close_gracefully, handle_connection, ConnStats, Limits, Shared};
 
 struct Server {
     addr: SocketAddr,
@@ -41,7 +41,9 @@ impl Server {
                         s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
                         let mut c = shared.clone();
                         conns.push(thread::spawn(move || {
-                            handle_connection(&mut s, &mut c, &Limits::default())
+                            let r = handle_connection(&mut s, &mut c, &Limits::default());
+                            close_gracefully(&mut s, Duration::from_secs(2));
+                            r
                         }));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -139,29 +141,57 @@ fn head_ranges_304_and_errors() {
         ("bytes=-10", 299_990, 299_999),
         ("bytes=299000-", 299_000, 299_999),
     ] {
-        let mut r = a.get(server.url("/big.bin")).header("Range", range).call().unwrap();
+        let mut r = a
+            .get(server.url("/big.bin"))
+            .header("Range", range)
+            .call()
+            .unwrap();
         assert_eq!(r.status().as_u16(), 206, "{range}");
         let want = format!("bytes {a0}-{b0}/300000");
         assert_eq!(header(&r, "content-range").as_deref(), Some(want.as_str()));
         assert!(body(&mut r) == big[a0..=b0], "{range}");
     }
-    let mut r = a.get(server.url("/big.bin")).header("Range", "bytes=400000-").call().unwrap();
+    let mut r = a
+        .get(server.url("/big.bin"))
+        .header("Range", "bytes=400000-")
+        .call()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 416);
-    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes */300000"));
+    assert_eq!(
+        header(&r, "content-range").as_deref(),
+        Some("bytes */300000")
+    );
     body(&mut r);
 
-    let mut r = a.get(server.url("/big.bin")).header("If-None-Match", &etag).call().unwrap();
+    let mut r = a
+        .get(server.url("/big.bin"))
+        .header("If-None-Match", &etag)
+        .call()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 304);
     assert!(body(&mut r).is_empty());
 
-    for (path, status) in [("/nope", 404), ("/docs", 301), ("/%2e%2e/x", 400), ("/bad.txt", 500)] {
-        let mut r = a.get(server.url(path)).config().max_redirects(0).build().call().unwrap();
+    for (path, status) in [
+        ("/nope", 404),
+        ("/docs", 301),
+        ("/%2e%2e/x", 400),
+        ("/bad.txt", 500),
+    ] {
+        let mut r = a
+            .get(server.url(path))
+            .config()
+            .max_redirects(0)
+            .build()
+            .call()
+            .unwrap();
         assert_eq!(r.status().as_u16(), status, "{path}");
         body(&mut r);
     }
     let mut r = a.get(server.url("/docs")).call().unwrap();
     assert_eq!(r.status().as_u16(), 200, "redirect followed to the listing");
-    assert!(String::from_utf8(body(&mut r)).unwrap().contains("Index of /docs/"));
+    assert!(String::from_utf8(body(&mut r))
+        .unwrap()
+        .contains("Index of /docs/"));
     let mut r = a.post(server.url("/x")).send(&b"abc"[..]).unwrap();
     assert_eq!(r.status().as_u16(), 405);
     assert_eq!(header(&r, "allow").as_deref(), Some("GET, HEAD"));
@@ -173,7 +203,12 @@ fn head_ranges_304_and_errors() {
 #[test]
 fn corruption_is_logged_over_tcp() {
     let server = Server::start(site());
-    let mut r = ureq::get(server.url("/bad.txt")).config().http_status_as_error(false).build().call().unwrap();
+    let mut r = ureq::get(server.url("/bad.txt"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 500);
     body(&mut r);
     let content = server.content.clone();
@@ -199,7 +234,10 @@ fn eight_concurrent_clients() {
                         a.get(format!("{url}/big.bin")).call().unwrap()
                     } else {
                         let range = format!("bytes={}-{}", j * 1000, j * 1000 + 999);
-                        a.get(format!("{url}/big.bin")).header("Range", &range).call().unwrap()
+                        a.get(format!("{url}/big.bin"))
+                            .header("Range", &range)
+                            .call()
+                            .unwrap()
                     };
                     let got = body(&mut r);
                     if r.status().as_u16() == 200 {
@@ -233,11 +271,17 @@ fn raw_socket_pipelining_and_limits() {
     let rs = parse_all(&out, &[false, true]);
     assert_eq!((rs.len(), rs[0].status, rs[1].status), (2, 200, 200));
     assert_eq!(rs[1].header("Content-Length"), Some("300000"));
+    drop(s);
 
     // A request line sent in small pieces, then one over the limit: 414 and close.
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    for part in [&b"GET /sty"[..], b"le.css HTTP/1.1\r\nHo", b"st: t\r\n", b"\r\n"] {
+    for part in [
+        &b"GET /sty"[..],
+        b"le.css HTTP/1.1\r\nHo",
+        b"st: t\r\n",
+        b"\r\n",
+    ] {
         s.write_all(part).unwrap();
         thread::sleep(Duration::from_millis(20));
     }

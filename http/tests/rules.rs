@@ -32,7 +32,11 @@ fn file_headers() {
     assert_eq!(r.header("Last-Modified"), Some(TIME_STR));
     assert_eq!(r.header("Accept-Ranges"), Some("bytes"));
     assert_eq!(r.header("Server"), Some("gitfs"));
-    assert_eq!(r.header("Connection"), None, "HTTP/1.1 keeps alive by default");
+    assert_eq!(
+        r.header("Connection"),
+        None,
+        "HTTP/1.1 keeps alive by default"
+    );
     let etag = r.header("ETag").unwrap();
     assert_eq!(etag.len(), 42, "strong ETag of 40 hex digits: {etag}");
     assert!(etag.starts_with('"') && etag.ends_with('"'));
@@ -42,12 +46,27 @@ fn file_headers() {
 
 #[test]
 fn content_types() {
-    assert_eq!(get("/docs/guide.md").header("Content-Type"), Some("text/markdown; charset=utf-8"));
-    assert_eq!(get("/img/logo.png").header("Content-Type"), Some("image/png"));
-    assert_eq!(get("/docs/sub/deep.json").header("Content-Type"), Some("application/json"));
-    assert_eq!(get("/big.bin").header("Content-Type"), Some("application/octet-stream"));
+    assert_eq!(
+        get("/docs/guide.md").header("Content-Type"),
+        Some("text/markdown; charset=utf-8")
+    );
+    assert_eq!(
+        get("/img/logo.png").header("Content-Type"),
+        Some("image/png")
+    );
+    assert_eq!(
+        get("/docs/sub/deep.json").header("Content-Type"),
+        Some("application/json")
+    );
+    assert_eq!(
+        get("/big.bin").header("Content-Type"),
+        Some("application/octet-stream")
+    );
     // Through a symlink the requested name decides.
-    assert_eq!(get("/link-to-guide").header("Content-Type"), Some("application/octet-stream"));
+    assert_eq!(
+        get("/link-to-guide").header("Content-Type"),
+        Some("application/octet-stream")
+    );
 }
 
 #[test]
@@ -82,7 +101,11 @@ fn large_bodies_stream_in_chunks() {
         chunk: 4096,
         ..Limits::default()
     };
-    let out = respond(&mut site(), b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n", &limits);
+    let out = respond(
+        &mut site(),
+        b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n",
+        &limits,
+    );
     assert_eq!(parse_all(&out, &[])[0].body, want);
 }
 
@@ -102,9 +125,17 @@ fn not_found_has_a_small_body() {
     assert_eq!(r.status, 404);
     assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
     assert!(String::from_utf8_lossy(&r.body).contains("404 Not Found"));
-    assert_eq!(get("/style.css/").status, 404, "a file with a trailing slash");
+    assert_eq!(
+        get("/style.css/").status,
+        404,
+        "a file with a trailing slash"
+    );
     assert_eq!(get("/style.css/x").status, 404);
-    assert_eq!(get("/vendor/lib").status, 404, "submodule content is not in the image");
+    assert_eq!(
+        get("/vendor/lib").status,
+        404,
+        "submodule content is not in the image"
+    );
 }
 
 #[test]
@@ -126,13 +157,19 @@ fn directories() {
     let page = String::from_utf8(r.body).unwrap();
     assert!(page.contains("<title>Index of /docs/</title>"), "{page}");
     assert!(page.contains("<a href=\"../\">../</a>"));
-    assert!(page.contains("<a href=\"./guide.md\">guide.md</a></td><td>8</td>"), "{page}");
+    assert!(
+        page.contains("<a href=\"./guide.md\">guide.md</a></td><td>8</td>"),
+        "{page}"
+    );
     assert!(page.contains("<a href=\"./sub/\">sub/</a>"), "{page}");
     assert!(
         page.contains("<a href=\"./a%20b%26%3Cc%3E.txt\">a b&amp;&lt;c&gt;.txt</a></td><td>8</td>"),
         "{page}"
     );
-    assert!(page.contains("<a href=\"./up\">up</a></td><td>symlink</td>"), "{page}");
+    assert!(
+        page.contains("<a href=\"./up\">up</a></td><td>symlink</td>"),
+        "{page}"
+    );
     assert!(!page.contains("<c>"), "names are escaped");
     // Sorted by name.
     let pos = |s: &str| page.find(s).unwrap();
@@ -146,7 +183,10 @@ fn directories() {
     assert!(page.contains("<td>m</td><td>submodule</td>"), "{page}");
     // Listings have a validator too.
     let etag = r.header("ETag").unwrap().to_string();
-    assert_eq!(one(&mut c, "GET", "/", &format!("If-None-Match: {etag}\r\n")).status, 304);
+    assert_eq!(
+        one(&mut c, "GET", "/", &format!("If-None-Match: {etag}\r\n")).status,
+        304
+    );
 }
 
 #[test]
@@ -154,14 +194,31 @@ fn symlinks_stay_inside() {
     assert_eq!(get("/link-to-guide").body, b"# Guide\n");
     assert_eq!(get("/docs/up").body, b"body{}");
     assert_eq!(get("/docs/chain").body, b"body{}", "a link to a link");
-    assert_eq!(get("/docs/self-dir/deep.json").body, b"{}", "a link as a directory");
-    assert_eq!(get("/docs/self-dir").header("Location"), Some("/docs/self-dir/"));
+    assert_eq!(
+        get("/docs/self-dir/deep.json").body,
+        b"{}",
+        "a link as a directory"
+    );
+    assert_eq!(
+        get("/docs/self-dir").header("Location"),
+        Some("/docs/self-dir/")
+    );
     assert_eq!(get("/docs/self-dir/").status, 200);
-    for bad in ["/escape", "/escape2", "/absolute", "/loop-a", "/dangling", "/through-file"] {
+    for bad in [
+        "/escape",
+        "/escape2",
+        "/absolute",
+        "/loop-a",
+        "/dangling",
+        "/through-file",
+    ] {
         assert_eq!(get(bad).status, 404, "{bad}");
     }
     // The ETag is the target's.
-    assert_eq!(get("/link-to-guide").header("ETag"), get("/docs/guide.md").header("ETag"));
+    assert_eq!(
+        get("/link-to-guide").header("ETag"),
+        get("/docs/guide.md").header("ETag")
+    );
 }
 
 #[test]
@@ -175,7 +232,10 @@ fn hop_limit() {
         prev = name;
     }
     let last = gitfs_http::MAX_SYMLINK_HOPS;
-    assert_eq!(one(&mut c, "GET", &format!("/l{}", last - 1), "").body, b"end");
+    assert_eq!(
+        one(&mut c, "GET", &format!("/l{}", last - 1), "").body,
+        b"end"
+    );
     assert_eq!(one(&mut c, "GET", &format!("/l{last}"), "").status, 404);
 }
 
@@ -213,7 +273,12 @@ fn absolute_form_uses_the_path_only() {
 #[test]
 fn etag_and_304() {
     let etag = get("/style.css").header("ETag").unwrap().to_string();
-    for inm in [etag.clone(), format!("W/{etag}"), format!("\"x\", {etag}"), "*".into()] {
+    for inm in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"x\", {etag}"),
+        "*".into(),
+    ] {
         let r = get_with("/style.css", &format!("If-None-Match: {inm}\r\n"));
         assert_eq!(r.status, 304, "{inm}");
         assert!(r.body.is_empty());
@@ -223,10 +288,18 @@ fn etag_and_304() {
     let r = get_with("/style.css", "If-None-Match: \"other\"\r\n");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"body{}"[..]));
     // Two header lines form one list.
-    let r = get_with("/style.css", &format!("If-None-Match: \"a\"\r\nIf-None-Match: {etag}\r\n"));
+    let r = get_with(
+        "/style.css",
+        &format!("If-None-Match: \"a\"\r\nIf-None-Match: {etag}\r\n"),
+    );
     assert_eq!(r.status, 304);
     // HEAD too.
-    let r = one(&mut site(), "HEAD", "/style.css", &format!("If-None-Match: {etag}\r\n"));
+    let r = one(
+        &mut site(),
+        "HEAD",
+        "/style.css",
+        &format!("If-None-Match: {etag}\r\n"),
+    );
     assert_eq!(r.status, 304);
 }
 
@@ -235,10 +308,19 @@ fn if_modified_since() {
     let r = get_with("/style.css", &format!("If-Modified-Since: {TIME_STR}\r\n"));
     assert_eq!(r.status, 304);
     let later = gitfs_http::format_http_date(TIME + 3600);
-    assert_eq!(get_with("/style.css", &format!("If-Modified-Since: {later}\r\n")).status, 304);
+    assert_eq!(
+        get_with("/style.css", &format!("If-Modified-Since: {later}\r\n")).status,
+        304
+    );
     let earlier = gitfs_http::format_http_date(TIME - 1);
-    assert_eq!(get_with("/style.css", &format!("If-Modified-Since: {earlier}\r\n")).status, 200);
-    assert_eq!(get_with("/style.css", "If-Modified-Since: yesterday\r\n").status, 200);
+    assert_eq!(
+        get_with("/style.css", &format!("If-Modified-Since: {earlier}\r\n")).status,
+        200
+    );
+    assert_eq!(
+        get_with("/style.css", "If-Modified-Since: yesterday\r\n").status,
+        200
+    );
     // If-None-Match wins over If-Modified-Since.
     let r = get_with(
         "/style.css",
@@ -253,8 +335,14 @@ fn ranges() {
     let check = |range: &str, a: usize, b: usize| {
         let r = get_with("/big.bin", &format!("Range: {range}\r\n"));
         assert_eq!(r.status, 206, "{range}");
-        assert_eq!(r.header("Content-Range"), Some(format!("bytes {a}-{b}/300000").as_str()));
-        assert_eq!(r.header("Content-Length"), Some((b - a + 1).to_string().as_str()));
+        assert_eq!(
+            r.header("Content-Range"),
+            Some(format!("bytes {a}-{b}/300000").as_str())
+        );
+        assert_eq!(
+            r.header("Content-Length"),
+            Some((b - a + 1).to_string().as_str())
+        );
         assert!(r.body == all[a..=b], "{range}");
     };
     check("bytes=0-0", 0, 0);
@@ -277,23 +365,38 @@ fn ranges() {
     }
     // HEAD ignores Range.
     let r = one(&mut site(), "HEAD", "/big.bin", "Range: bytes=0-9\r\n");
-    assert_eq!((r.status, r.header("Content-Length")), (200, Some("300000")));
+    assert_eq!(
+        (r.status, r.header("Content-Length")),
+        (200, Some("300000"))
+    );
     // Empty file.
     assert_eq!(get_with("/empty.txt", "Range: bytes=0-\r\n").status, 416);
     // Ranges on a listing.
     let r = get_with("/docs/", "Range: bytes=0-14\r\n");
-    assert_eq!((r.status, r.body.as_slice()), (206, &b"<!doctype html>"[..]));
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (206, &b"<!doctype html>"[..])
+    );
 }
 
 #[test]
 fn if_range() {
     let etag = get("/big.bin").header("ETag").unwrap().to_string();
-    let r = get_with("/big.bin", &format!("Range: bytes=0-9\r\nIf-Range: {etag}\r\n"));
+    let r = get_with(
+        "/big.bin",
+        &format!("Range: bytes=0-9\r\nIf-Range: {etag}\r\n"),
+    );
     assert_eq!(r.status, 206);
-    let r = get_with("/big.bin", &format!("Range: bytes=0-9\r\nIf-Range: {TIME_STR}\r\n"));
+    let r = get_with(
+        "/big.bin",
+        &format!("Range: bytes=0-9\r\nIf-Range: {TIME_STR}\r\n"),
+    );
     assert_eq!(r.status, 206);
     for stale in ["\"other\"".to_string(), format!("W/{etag}")] {
-        let r = get_with("/big.bin", &format!("Range: bytes=0-9\r\nIf-Range: {stale}\r\n"));
+        let r = get_with(
+            "/big.bin",
+            &format!("Range: bytes=0-9\r\nIf-Range: {stale}\r\n"),
+        );
         assert_eq!((r.status, r.body.len()), (200, 300_000), "{stale}");
     }
 }
@@ -303,9 +406,16 @@ fn corruption_gives_500_and_a_log_line() {
     let mut c = site();
     let r = one(&mut c, "GET", "/bad.txt", "");
     assert_eq!(r.status, 500);
-    assert!(!r.body.windows(6).any(|w| w == b"verify"), "never the bytes");
+    assert!(
+        !r.body.windows(6).any(|w| w == b"verify"),
+        "never the bytes"
+    );
     assert_eq!(c.log.len(), 1, "{:?}", c.log);
-    assert!(c.log[0].contains("/bad.txt") && c.log[0].contains("corrupt"), "{:?}", c.log);
+    assert!(
+        c.log[0].contains("/bad.txt") && c.log[0].contains("corrupt"),
+        "{:?}",
+        c.log
+    );
     // The connection stays usable.
     let raw = b"GET /bad.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /style.css HTTP/1.1\r\nHost: t\r\n\r\n";
     let rs = parse_all(&respond(&mut c, raw, &Limits::default()), &[]);
@@ -321,7 +431,10 @@ fn keep_alive_and_close() {
                HEAD /index.html HTTP/1.1\r\nHost: t\r\n\r\n\
                GET /docs/guide.md HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n\
                GET /style.css HTTP/1.1\r\nHost: t\r\n\r\n";
-    let rs = parse_all(&respond(&mut c, raw.as_bytes(), &limits), &[false, true, false]);
+    let rs = parse_all(
+        &respond(&mut c, raw.as_bytes(), &limits),
+        &[false, true, false],
+    );
     assert_eq!(rs.len(), 3, "nothing after Connection: close");
     assert_eq!(rs[2].header("Connection"), Some("close"));
     assert_eq!(rs[2].body, b"# Guide\n");
@@ -330,7 +443,8 @@ fn keep_alive_and_close() {
     let rs = parse_all(&respond(&mut c, raw.as_bytes(), &limits), &[]);
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].header("Connection"), Some("close"));
-    let raw = "GET /style.css HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /style.css HTTP/1.0\r\n\r\n";
+    let raw =
+        "GET /style.css HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /style.css HTTP/1.0\r\n\r\n";
     let rs = parse_all(&respond(&mut c, raw.as_bytes(), &limits), &[]);
     assert_eq!(rs.len(), 2);
     assert_eq!(rs[0].header("Connection"), Some("keep-alive"));
@@ -385,7 +499,10 @@ fn malformed_requests() {
 fn size_limits() {
     let l = Limits::default();
     let close = Some("close".to_string());
-    let long = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(l.max_request_line));
+    let long = format!(
+        "GET /{} HTTP/1.1\r\nHost: t\r\n\r\n",
+        "a".repeat(l.max_request_line)
+    );
     assert_eq!(raw_status(long.as_bytes()), (414, close.clone(), 1));
     // Just under: an ordinary 404.
     let path = "a".repeat(l.max_request_line - "GET / HTTP/1.1".len());
@@ -394,11 +511,21 @@ fn size_limits() {
     // A request line that never ends is cut off at the limit, not read forever.
     let endless = format!("GET /{}", "a".repeat(100_000));
     assert_eq!(raw_status(endless.as_bytes()).0, 414);
-    let many: String = (0..l.max_headers).map(|i| format!("X-{i}: v\r\n")).collect();
+    let many: String = (0..l.max_headers)
+        .map(|i| format!("X-{i}: v\r\n"))
+        .collect();
     let raw = format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n");
     assert_eq!(raw_status(raw.as_bytes()), (431, close.clone(), 1));
-    let ok: String = (0..l.max_headers - 1).map(|i| format!("X-{i}: v\r\n")).collect();
-    assert_eq!(raw_status(format!("GET / HTTP/1.1\r\nHost: t\r\n{ok}\r\n").as_bytes()).0, 200);
-    let big = format!("GET / HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n", "v".repeat(l.max_header_bytes));
+    let ok: String = (0..l.max_headers - 1)
+        .map(|i| format!("X-{i}: v\r\n"))
+        .collect();
+    assert_eq!(
+        raw_status(format!("GET / HTTP/1.1\r\nHost: t\r\n{ok}\r\n").as_bytes()).0,
+        200
+    );
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n",
+        "v".repeat(l.max_header_bytes)
+    );
     assert_eq!(raw_status(big.as_bytes()), (431, close, 1));
 }

@@ -38,14 +38,23 @@ pub fn parse_all(mut bytes: &[u8], head_only: &[bool]) -> Vec<Resp> {
         let headers: Vec<(String, String)> = r
             .headers
             .iter()
-            .map(|h| (h.name.to_string(), String::from_utf8(h.value.to_vec()).unwrap()))
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8(h.value.to_vec()).unwrap(),
+                )
+            })
             .collect();
         let len = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
             .map(|(_, v)| v.parse::<usize>().unwrap());
         let no_body = status == 304 || head_only.get(out.len()).copied().unwrap_or(false);
-        let body_len = if no_body { 0 } else { len.expect("Content-Length") };
+        let body_len = if no_body {
+            0
+        } else {
+            len.expect("Content-Length")
+        };
         assert!(bytes.len() >= n + body_len, "body cut short");
         let body = bytes[n..n + body_len].to_vec();
         bytes = &bytes[n + body_len..];
@@ -93,6 +102,8 @@ pub fn site() -> MemContent {
         .symlink("escape", "../outside")
         .symlink("escape2", "docs/../../x")
         .symlink("absolute", "/etc/passwd")
+        // Would name a file of the tree if taken as relative to the root.
+        .symlink("absolute-inside", "/style.css")
         .symlink("loop-a", "loop-b")
         .symlink("loop-b", "loop-a")
         .symlink("dangling", "nope")

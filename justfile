@@ -40,7 +40,7 @@ test: build-guest
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test --workspace
     # The kernel's logic on the host (its .cargo/config.toml targets Hermit: run from here).
-    cargo test --locked --manifest-path kernel/Cargo.toml --lib --target x86_64-unknown-linux-gnu
+    cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --lib --target x86_64-unknown-linux-gnu
 
 # Make an image: just image SOURCE IMAGE [imager make options]
 image SOURCE IMAGE *OPTIONS:

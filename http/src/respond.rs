@@ -371,7 +371,7 @@ fn serve<C: Content>(c: &mut C, head: &Head, repr: Repr, close: bool, limits: &L
     ];
     let not_modified = match (&head.if_none_match, &head.if_modified_since) {
         (Some(inm), _) => none_match(inm, &repr.etag),
-        (None, Some(_)) => false,
+        (None, Some(ims)) => parse_http_date(ims).is_some_and(|t| last_modified <= t),
         (None, None) => false,
     };
     if not_modified {

@@ -4,10 +4,10 @@
 //! (PCI, DMA, virtio-blk) lives in `hermit/` and is compiled only for Hermit.
 
 pub mod blockdev;
+pub mod diag;
 pub mod fs;
-pub mod protocol;
+pub mod heap;
 pub mod server;
-pub mod service;
 pub mod tree;
 
 #[cfg(target_os = "hermit")]

@@ -1,60 +1,96 @@
-//! gitfs unikernel entry point: opens the disk, prints the ready line, then serves
-//! console requests (see `protocol`). A missing disk is fatal unless the application
-//! argument `--no-disk` is given (`-append "... -- --no-disk"`).
-//! On the host it serves a disk image file given as an argument (to try the protocol
-//! without QEMU).
+//! gitfs unikernel entry point: opens the disk, rebuilds the path tree, prints the ready
+//! line, then serves console requests (docs/console-protocol.md).
+//!
+//! App arguments (`-append "... -- ARGS"`): `--diag` serves the diagnostic console
+//! (raw block-device checks, no image parsing); `--no-disk` allows booting without a
+//! disk (diagnostic console only). On the host the first non-flag argument is an image
+//! file, so the same code serves over stdin/stdout without QEMU.
 
 use std::io::{self, Write};
 use std::process::exit;
+use std::time::Instant;
 
-use gitfs_kernel::service::{ready_line, Service};
-use gitfs_kernel::VERSION;
+use gitfs_format::BlockDevice;
+use gitfs_kernel::fs::{BootFigures, Fs};
+use gitfs_kernel::heap::{self, CountingAlloc};
+use gitfs_kernel::server::{self, ExitRequest};
+use gitfs_kernel::{diag, VERSION};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 #[cfg(target_os = "hermit")]
-fn open_disk(path: Option<&str>) -> Result<impl gitfs_format::BlockDevice, String> {
+fn open_disk(path: Option<&str>) -> Result<impl BlockDevice, String> {
     let _ = path;
     gitfs_kernel::hermit::open_disk().map_err(|e| e.to_string())
 }
 
 #[cfg(not(target_os = "hermit"))]
-fn open_disk(path: Option<&str>) -> Result<impl gitfs_format::BlockDevice, String> {
+fn open_disk(path: Option<&str>) -> Result<impl BlockDevice, String> {
     let path = path.ok_or("no disk image path given")?;
     gitfs_kernel::blockdev::FileDevice::open(path.as_ref()).map_err(|e| format!("{path}: {e}"))
 }
 
-fn boot_ms() -> Option<u64> {
+/// Milliseconds since the machine started (guest) or since `start` (host).
+fn boot_ms(start: Instant) -> u64 {
     #[cfg(target_os = "hermit")]
-    return gitfs_kernel::hermit::uptime_ms();
-    #[cfg(not(target_os = "hermit"))]
-    None
+    if let Some(ms) = gitfs_kernel::hermit::uptime_ms() {
+        return ms;
+    }
+    start.elapsed().as_millis() as u64
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    // One line on stdout: that is the console the harness and people read.
+    println!("gitfs error: {msg}");
+    exit(1);
 }
 
 fn main() {
+    let start = Instant::now();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let allow_no_disk = args.iter().any(|a| a == "--no-disk");
+    let flag = |f: &str| args.iter().any(|a| a == f);
     let path = args
         .iter()
         .find(|a| !a.starts_with("--"))
         .map(String::as_str);
-    let (disk, reason) = match open_disk(path) {
-        Ok(d) => (Some(d), String::new()),
-        Err(e) if allow_no_disk => (None, e),
-        Err(e) => {
-            println!("gitfs error: no disk: {e}");
-            exit(1);
+    let disk = open_disk(path);
+
+    if flag("--diag") || flag("--no-disk") {
+        let (disk, reason) = match disk {
+            Ok(d) => (Some(d), String::new()),
+            Err(e) if flag("--no-disk") => (None, e),
+            Err(e) => fail(format_args!("no disk: {e}")),
+        };
+        let disk_bytes = disk.as_ref().map(BlockDevice::len);
+        let mut out = io::stdout().lock();
+        let mut console = diag::Service::new(disk, &reason);
+        let ready = diag::ready_line(VERSION, Some(boot_ms(start)), disk_bytes);
+        match writeln!(out, "{ready}")
+            .and_then(|()| out.flush())
+            .and_then(|()| console.run(io::stdin().lock(), &mut out))
+        {
+            Ok(code) => exit(code),
+            Err(e) => fail(format_args!("console: {e}")),
         }
+    }
+
+    let disk = disk.unwrap_or_else(|e| fail(format_args!("no disk: {e}")));
+    let tree_start = Instant::now();
+    let mut fs = Fs::open(disk).unwrap_or_else(|e| fail(format_args!("bad image: {e}")));
+    let figures = BootFigures {
+        boot_ms: Some(boot_ms(start)),
+        tree_ms: Some(tree_start.elapsed().as_millis() as u64),
+        heap_bytes: Some(heap::in_use()),
     };
-    let disk_bytes = disk.as_ref().map(gitfs_format::BlockDevice::len);
-    let mut out = io::stdout().lock();
-    let mut service = Service::new(disk, &reason);
-    let code = writeln!(out, "{}", ready_line(VERSION, boot_ms(), disk_bytes))
-        .and_then(|()| out.flush())
-        .and_then(|()| service.run(io::stdin().lock(), &mut out));
-    match code {
-        Ok(code) => exit(code),
-        Err(e) => {
-            eprintln!("gitfs error: console: {e}");
-            exit(1);
-        }
+    fs.set_boot_figures(figures);
+    println!(
+        "{}",
+        server::ready_line(&fs, boot_ms(start), heap::in_use())
+    );
+    match server::serve(&mut fs, io::stdin().lock(), io::stdout().lock()) {
+        ExitRequest::Quit | ExitRequest::EndOfInput => exit(0),
+        ExitRequest::InputError => fail("console input failed"),
+        ExitRequest::OutputError => fail("console output failed"),
     }
 }

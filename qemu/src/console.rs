@@ -209,6 +209,24 @@ impl Console {
         }
     }
 
+    /// Clean bytes received and not consumed yet (for decoders driving [`pump`]).
+    ///
+    /// [`pump`]: Console::pump
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Drops the first `n` buffered bytes.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.buf.len());
+        self.buf.drain(..n);
+    }
+
+    /// True once QEMU's output has ended (buffered bytes may remain).
+    pub fn ended(&self) -> bool {
+        self.closed
+    }
+
     /// Next line without its `\n` (and a trailing `\r`), raw bytes.
     pub fn read_line_bytes(&mut self, timeout: Duration) -> Result<Vec<u8>> {
         let deadline = Instant::now() + timeout;

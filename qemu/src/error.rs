@@ -52,9 +52,36 @@ pub enum Error {
     ConsoleClosed { what: &'static str },
     #[error("line to send contains a line break or is not plain text: {0:?}")]
     BadRequest(String),
+    /// The unikernel answered with an error response (`=ERR <code> <message>`).
+    #[error("{message} ({code})")]
+    Remote { code: String, message: String },
+    /// The response was damaged on the way (escape, CRC or trailer check failed); the
+    /// session cannot be trusted any more.
+    #[error("damaged response: {0}")]
+    Damaged(String),
+    /// A well-formed response that does not fit the request.
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+    /// Bytes that do not hash to the Git id the response carries.
+    #[error("{path}: content hashes to {actual}, not to its id {expected}")]
+    IdMismatch {
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("the session is unusable after an earlier damaged response")]
+    Poisoned,
 }
 
 impl Error {
+    /// The code of an error response (`not-found`, `is-a-directory`, ...).
+    pub fn remote_code(&self) -> Option<&str> {
+        match self {
+            Error::Remote { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
         move |source| Error::Io { context, source }
     }

@@ -14,10 +14,12 @@ pub mod artifacts;
 pub mod cmdline;
 pub mod console;
 pub mod error;
+pub mod session;
 pub mod vm;
 
 pub use accel::{Accel, AccelMode};
 pub use artifacts::Artifacts;
 pub use console::Console;
 pub use error::{Error, Result};
+pub use session::{blob_id, Blob, Ready, Session, Slice};
 pub use vm::{run_interactive, Exit, Freq, Vm, VmConfig};

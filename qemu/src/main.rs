@@ -1,12 +1,17 @@
 //! `gitfs-qemu`: boot the gitfs unikernel under QEMU for people and benchmarks.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gitfs_qemu::{artifacts, run_interactive, AccelMode, Artifacts, Exit, Freq, Vm, VmConfig};
+use gitfs_qemu::{
+    artifacts, run_interactive, AccelMode, Artifacts, Error, Exit, Freq, Session, Vm, VmConfig,
+};
+
+mod serve_bench;
 
 /// Boot the gitfs Hermit unikernel (our loader + the kernel app) under QEMU.
 ///
@@ -46,6 +51,49 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// Boot with IMAGE, fetch PATH and write its exact bytes to stdout (a symlink: its
+    /// target), then stop the unikernel.
+    Get {
+        image: PathBuf,
+        path: String,
+        /// Write to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
+    /// Boot with IMAGE and list a directory (the root by default).
+    Ls {
+        image: PathBuf,
+        path: Option<String>,
+        /// Long format, as `git ls-tree -l`: mode, kind, size, object id, name.
+        #[arg(short, long)]
+        long: bool,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
+    /// Boot with IMAGE and show kind, mode, size and object id of PATH.
+    Stat {
+        image: PathBuf,
+        path: String,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
+    /// Boot with IMAGE and show what the unikernel serves: commit, counts, boot figures.
+    Info {
+        image: PathBuf,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
+    /// Benchmark serving: boot time and memory for 1k/10k/100k-file images, fetch latency
+    /// and throughput through the console next to the host library. Generated images are
+    /// cached under target/bench/.
+    BenchServe {
+        #[command(flatten)]
+        opts: serve_bench::Opts,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
     /// Print the QEMU command line that `run` would use.
     Command {
         #[command(flatten)]
@@ -71,6 +119,18 @@ struct VmOpts {
     /// Disk image attached read-only as virtio-blk (without it the app gets `--no-disk`).
     #[arg(long, value_name = "IMAGE")]
     disk: Option<PathBuf>,
+    #[command(flatten)]
+    boot: BootOpts,
+}
+
+impl VmOpts {
+    fn config(&self, app_args: &[String]) -> Result<VmConfig> {
+        self.boot.config(self.disk.as_deref(), app_args)
+    }
+}
+
+#[derive(Args)]
+struct BootOpts {
     /// Accelerator.
     #[arg(long, value_enum, default_value = "tcg")]
     accel: AccelArg,
@@ -98,8 +158,8 @@ struct VmOpts {
     boot_timeout: u64,
 }
 
-impl VmOpts {
-    fn config(&self, app_args: &[String]) -> Result<VmConfig> {
+impl BootOpts {
+    fn config(&self, disk: Option<&Path>, app_args: &[String]) -> Result<VmConfig> {
         let root = artifacts::repo_root();
         let built = if self.loader.is_none() || self.kernel.is_none() {
             Some(Artifacts::find_or_build(&root).context("preparing the boot images")?)
@@ -122,7 +182,7 @@ impl VmOpts {
             }
         }
         let mut app_args = app_args.to_vec();
-        if self.disk.is_none() && !app_args.iter().any(|a| a == NO_DISK) {
+        if disk.is_none() && !app_args.iter().any(|a| a == NO_DISK) {
             app_args.push(NO_DISK.into());
         }
         Ok(VmConfig {
@@ -141,7 +201,7 @@ impl VmOpts {
             },
             kernel_args: self.kernel_args.clone(),
             app_args,
-            disk: self.disk.clone(),
+            disk: disk.map(Path::to_path_buf),
             boot_timeout: Duration::from_secs(self.boot_timeout),
             ..VmConfig::default()
         })
@@ -174,6 +234,67 @@ fn real_main() -> Result<ExitCode> {
         }
         Cmd::Ping { vm } => ping(&vm.config(&[])?),
         Cmd::BootTime { vm, runs } => boot_time(&vm.config(&[])?, runs),
+        Cmd::Get {
+            image,
+            path,
+            output,
+            boot,
+        } => with_session(&boot, &image, |s| {
+            let data = s.get(path.as_bytes())?;
+            match &output {
+                Some(f) => std::fs::write(f, &data)
+                    .with_context(|| format!("writing {}", f.display()))?,
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&data)
+                        .and_then(|()| out.flush())
+                        .context("writing to stdout")?;
+                }
+            }
+            Ok(())
+        }),
+        Cmd::Ls {
+            image,
+            path,
+            long,
+            boot,
+        } => with_session(&boot, &image, |s| {
+            let records = s.ls(path.as_deref().unwrap_or("").as_bytes())?;
+            let mut out = std::io::stdout().lock();
+            for r in &records {
+                if long {
+                    let size = r.size.map_or("-".to_string(), |n| n.to_string());
+                    write!(out, "{:06o} {:<9} {size:>10} {} ", r.mode, r.kind, hex(&r.id))?;
+                }
+                out.write_all(&r.name)?;
+                if !long && r.kind == gitfs_qemu::session::EntryKind::Dir {
+                    out.write_all(b"/")?;
+                }
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            Ok(())
+        }),
+        Cmd::Stat { image, path, boot } => with_session(&boot, &image, |s| {
+            let r = s.stat(path.as_bytes())?;
+            let size = r.size.map_or("-".to_string(), |n| n.to_string());
+            println!("path: {}", if path.is_empty() { "/" } else { &path });
+            println!("kind: {}", r.kind);
+            println!("mode: {:06o}", r.mode);
+            println!("size: {size}");
+            println!("id:   {}", hex(&r.id));
+            Ok(())
+        }),
+        Cmd::Info { image, boot } => with_session(&boot, &image, |s| {
+            for (k, v) in s.info()? {
+                println!("{k}={v}");
+            }
+            Ok(())
+        }),
+        Cmd::BenchServe { opts, boot } => {
+            serve_bench::run(&opts, &boot.config(None, &[])?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Command { vm, app_args } => {
             let config = vm.config(&app_args)?;
             let accel = config.resolve_accel()?;
@@ -186,6 +307,44 @@ fn real_main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Boots with `image`, runs `work` on the session, stops the unikernel. Errors are one
+/// line: the unikernel's own `gitfs error: ...` for a refused image, the error response
+/// for a refused request.
+fn with_session(
+    boot: &BootOpts,
+    image: &Path,
+    work: impl FnOnce(&mut Session) -> Result<()>,
+) -> Result<ExitCode> {
+    if !image.is_file() {
+        bail!("{}: no such image file", image.display());
+    }
+    let mut config = boot.config(Some(image), &[])?;
+    // Large files take a while over the serial console; the limit is on silence.
+    config.request_timeout = Duration::from_secs(60);
+    let mut session = match Session::boot(&config) {
+        Ok(s) => s,
+        Err(Error::ExitedEarly { transcript, exit, .. }) => {
+            let why = transcript
+                .lines()
+                .find(|l| l.contains("gitfs error:") || l.contains("gitfs-loader: error:"))
+                .map_or_else(|| format!("the unikernel stopped at boot ({exit})"), |l| l.trim().to_string());
+            bail!("{}: {why}", image.display());
+        }
+        Err(e) => return Err(e).context("booting the unikernel"),
+    };
+    let result = work(&mut session);
+    let exit = session.quit();
+    result?;
+    match exit.context("stopping the unikernel")? {
+        Exit::Success => Ok(ExitCode::SUCCESS),
+        other => bail!("the unikernel ended with {other}"),
+    }
+}
+
+fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn exit_code(exit: Exit) -> ExitCode {

@@ -391,6 +391,16 @@ impl Vm {
         self.read_response()
     }
 
+    /// How long a request may wait for its answer (a session: without progress).
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// How long `stop` waits for QEMU to exit before killing it.
+    pub fn stop_timeout(&self) -> Duration {
+        self.stop_timeout
+    }
+
     /// Direct console access (frames, raw bytes).
     pub fn console(&mut self) -> &mut Console {
         &mut self.console

@@ -161,7 +161,8 @@ fn disk_is_attached_read_only() {
     let bytes: Vec<u8> = text(64 * 1024, 7).into_bytes();
     std::fs::write(&path, &bytes).expect("write image");
     let mut cfg = config();
-    cfg.app_args.clear();
+    // A raw disk, not an image: the diagnostic console reads it without parsing.
+    cfg.app_args = vec!["--diag".into()];
     cfg.disk = Some(path.clone());
     let mut vm = Vm::boot(&cfg).expect("boot with disk");
     let pid = vm.pid();

@@ -1,4 +1,4 @@
-//! The console line protocol: one request per input line, one response line per request.
+//! Diagnostic console requests: one request per input line, one response line each.
 //!
 //! Requests (words separated by spaces; numbers are decimal or `0x` hex):
 //! - `ping` -> `pong`

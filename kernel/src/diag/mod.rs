@@ -1,11 +1,13 @@
-//! The request loop: reads request lines, answers each with one line.
+//! The diagnostic console (`--diag`, `--no-disk`): raw block-device checks, no image parsing.
 
 use std::io::{self, BufRead, Write};
 use std::time::Instant;
 
 use gitfs_format::BlockDevice;
 
-use crate::protocol::{self, Request, HELP};
+use self::request::{self as protocol, Request, HELP};
+
+mod request;
 
 /// Size of the reads behind `blkread` (one device request each on a virtio disk).
 const READ_CHUNK: usize = 256 * 1024;

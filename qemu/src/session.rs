@@ -1,0 +1,340 @@
+//! A client for the unikernel's framed console protocol (`docs/console-protocol.md`).
+//!
+//! One request at a time: the next request goes out only once the previous response is
+//! complete, so the kernel's echo of a request always precedes its response and can never
+//! land inside a payload. [`Console`](crate::Console) removes the echo; the
+//! `gitfs_console::Decoder` also skips anything that is not a response header (log lines,
+//! the human face's text) and checks escapes, length and CRC-32.
+
+use std::time::{Duration, Instant};
+
+use gitfs_console::{encode_request, parse_info, parse_records, Decoder, Kind, Record, Request};
+pub use gitfs_console::{Kind as EntryKind, Record as Entry, Response};
+
+use crate::error::{Error, Result};
+use crate::vm::{Exit, Vm, VmConfig};
+
+/// The ready line, split into its `key=value` words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    pub line: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Ready {
+    pub fn parse(line: &str) -> Ready {
+        let fields = line
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ready {
+            line: line.to_string(),
+            fields,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A numeric field (`files`, `boot_ms`, `tree_bytes`, ...).
+    pub fn num(&self, key: &str) -> Option<u64> {
+        self.get(key)?.parse().ok()
+    }
+}
+
+/// A whole file from `@get`, its bytes checked against `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub kind: Kind,
+    /// Git mode (`0o100644`, `0o100755`, `0o120000`).
+    pub mode: u32,
+    /// 40 lower-case hex digits.
+    pub id: String,
+    pub data: Vec<u8>,
+}
+
+/// Bytes of a file from `@range`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    /// Size of the whole file.
+    pub size: u64,
+    pub id: String,
+    pub data: Vec<u8>,
+}
+
+/// A booted unikernel serving an image, driven through the framed protocol.
+pub struct Session {
+    vm: Vm,
+    ready: Ready,
+    idle_timeout: Duration,
+    poisoned: bool,
+}
+
+/// Payloads announced larger than this are refused before any allocation.
+const MAX_PAYLOAD: u64 = 1 << 34;
+
+impl Session {
+    /// Boots `config` (which should carry a disk) and waits for the ready line.
+    pub fn boot(config: &VmConfig) -> Result<Session> {
+        Session::new(Vm::boot(config)?)
+    }
+
+    /// Takes over a booted VM (waits for its ready line if not seen yet).
+    pub fn new(mut vm: Vm) -> Result<Session> {
+        let ready = Ready::parse(vm.wait_ready()?);
+        let idle_timeout = vm.request_timeout();
+        Ok(Session {
+            vm,
+            ready,
+            idle_timeout,
+            poisoned: false,
+        })
+    }
+
+    pub fn ready(&self) -> &Ready {
+        &self.ready
+    }
+
+    pub fn vm(&mut self) -> &mut Vm {
+        &mut self.vm
+    }
+
+    /// How long a response may go without a new byte before the request fails
+    /// (the VM's request timeout by default; large files take longer than that in total).
+    pub fn set_idle_timeout(&mut self, t: Duration) {
+        self.idle_timeout = t;
+    }
+
+    /// Sends one request and returns its decoded response, error responses included.
+    pub fn request(&mut self, req: &Request) -> Result<Response> {
+        self.exchange(&encode_request(req))
+    }
+
+    /// Sends any line (a newline is added) and decodes the framed response to it: for
+    /// requests [`encode_request`] cannot make (malformed, overlong).
+    pub fn raw(&mut self, line: &[u8]) -> Result<Response> {
+        if line.iter().any(|&b| b == b'\n' || b == b'\r') {
+            return Err(Error::BadRequest(String::from_utf8_lossy(line).into_owned()));
+        }
+        let mut bytes = line.to_vec();
+        bytes.push(b'\n');
+        self.exchange(&bytes)
+    }
+
+    fn exchange(&mut self, bytes: &[u8]) -> Result<Response> {
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
+        let console = self.vm.console();
+        // Whatever arrived since the last response (stray log lines) is noise.
+        let stale = console.buffered().len();
+        console.consume(stale);
+        console.send_bytes(bytes)?;
+        let mut decoder = Decoder::new().with_max_payload(MAX_PAYLOAD);
+        let mut deadline = Instant::now() + self.idle_timeout;
+        loop {
+            let console = self.vm.console();
+            let (used, step) = decoder.feed(console.buffered());
+            console.consume(used);
+            match step {
+                Some(Ok(resp)) => return Ok(resp),
+                Some(Err(e)) => {
+                    self.poisoned = true;
+                    return Err(Error::Damaged(e.to_string()));
+                }
+                None => {}
+            }
+            if console.ended() {
+                return Err(Error::ConsoleClosed {
+                    what: "a response",
+                });
+            }
+            if console.pump(deadline) {
+                deadline = Instant::now() + self.idle_timeout;
+            } else {
+                // The stream position is unknown now: later answers cannot be trusted.
+                self.poisoned = true;
+                return Err(Error::Timeout {
+                    what: "a response",
+                    timeout: self.idle_timeout,
+                });
+            }
+        }
+    }
+
+    /// A successful response's header fields and payload; error responses become
+    /// [`Error::Remote`].
+    fn ok(&mut self, req: &Request) -> Result<(Vec<String>, Vec<u8>)> {
+        match self.request(req)? {
+            Response::Ok { fields, payload } => Ok((fields, payload)),
+            Response::Err { code, message } => Err(Error::Remote { code, message }),
+        }
+    }
+
+    /// A whole file (a symlink: its target), checked against its Git blob id.
+    pub fn get_blob(&mut self, path: impl AsRef<[u8]>) -> Result<Blob> {
+        let path = path.as_ref();
+        let (fields, data) = self.ok(&Request::Get(path.to_vec()))?;
+        let [kind, mode, id] = fields.as_slice() else {
+            return Err(Error::Protocol(format!("@get header fields {fields:?}")));
+        };
+        let kind = Kind::parse(kind.as_bytes())
+            .ok_or_else(|| Error::Protocol(format!("@get kind {kind:?}")))?;
+        let mode = u32::from_str_radix(mode, 8)
+            .map_err(|_| Error::Protocol(format!("@get mode {mode:?}")))?;
+        check_id(id)?;
+        if matches!(kind, Kind::File | Kind::Exec | Kind::Symlink) {
+            let actual = blob_id(&data);
+            if actual != *id {
+                return Err(Error::IdMismatch {
+                    path: show(path),
+                    expected: id.clone(),
+                    actual,
+                });
+            }
+        }
+        Ok(Blob {
+            kind,
+            mode,
+            id: id.clone(),
+            data,
+        })
+    }
+
+    /// A whole file's bytes, checked against its Git blob id.
+    pub fn get(&mut self, path: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        self.get_blob(path).map(|b| b.data)
+    }
+
+    /// `len` bytes from `offset` (fewer at the end of the file).
+    pub fn range_slice(&mut self, path: impl AsRef<[u8]>, offset: u64, len: u64) -> Result<Slice> {
+        let path = path.as_ref().to_vec();
+        let (fields, data) = self.ok(&Request::Range { offset, len, path })?;
+        let [size, id] = fields.as_slice() else {
+            return Err(Error::Protocol(format!("@range header fields {fields:?}")));
+        };
+        let size: u64 = size
+            .parse()
+            .map_err(|_| Error::Protocol(format!("@range size {size:?}")))?;
+        check_id(id)?;
+        let expected = size.saturating_sub(offset).min(len);
+        if data.len() as u64 != expected {
+            return Err(Error::Protocol(format!(
+                "@range {offset} {len} of a {size}-byte file gave {} bytes",
+                data.len()
+            )));
+        }
+        Ok(Slice {
+            size,
+            id: id.clone(),
+            data,
+        })
+    }
+
+    pub fn range(&mut self, path: impl AsRef<[u8]>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.range_slice(path, offset, len).map(|s| s.data)
+    }
+
+    /// A directory's entries in byte order of names ("" or "/" is the root).
+    pub fn ls(&mut self, path: impl AsRef<[u8]>) -> Result<Vec<Record>> {
+        let (fields, payload) = self.ok(&Request::Ls(path.as_ref().to_vec()))?;
+        let records = parse_records(&payload).map_err(|e| Error::Protocol(e.to_string()))?;
+        if fields.first().map(String::as_str) != Some(records.len().to_string().as_str()) {
+            return Err(Error::Protocol(format!(
+                "@ls announced {fields:?} entries, sent {}",
+                records.len()
+            )));
+        }
+        Ok(records)
+    }
+
+    /// One entry; its name is the full path (empty for the root).
+    pub fn stat(&mut self, path: impl AsRef<[u8]>) -> Result<Record> {
+        let (_, payload) = self.ok(&Request::Stat(path.as_ref().to_vec()))?;
+        let mut records = parse_records(&payload).map_err(|e| Error::Protocol(e.to_string()))?;
+        match (records.pop(), records.is_empty()) {
+            (Some(r), true) => Ok(r),
+            _ => Err(Error::Protocol("@stat did not give one record".into())),
+        }
+    }
+
+    /// The Git object id (40 hex) and kind of a path.
+    pub fn digest(&mut self, path: impl AsRef<[u8]>) -> Result<(Kind, String)> {
+        let (fields, payload) = self.ok(&Request::Digest(path.as_ref().to_vec()))?;
+        let kind = fields
+            .first()
+            .and_then(|k| Kind::parse(k.as_bytes()))
+            .ok_or_else(|| Error::Protocol(format!("@digest fields {fields:?}")))?;
+        let id = String::from_utf8(payload)
+            .map_err(|_| Error::Protocol("@digest id is not text".into()))?;
+        check_id(&id)?;
+        Ok((kind, id))
+    }
+
+    /// `key=value` pairs: commit, tree, rev, counts, boot figures.
+    pub fn info(&mut self) -> Result<Vec<(String, String)>> {
+        let (_, payload) = self.ok(&Request::Info)?;
+        Ok(parse_info(&payload))
+    }
+
+    pub fn ping(&mut self) -> Result<()> {
+        self.ok(&Request::Ping).map(drop)
+    }
+
+    /// Asks the unikernel to quit and returns how QEMU ended.
+    pub fn quit(mut self) -> Result<Exit> {
+        if !self.poisoned {
+            self.ok(&Request::Quit)?;
+        }
+        let t = self.vm.stop_timeout();
+        self.vm.wait_exit(t)
+    }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if id.len() == 40 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(Error::Protocol(format!("bad object id {id:?}")))
+    }
+}
+
+/// Git's blob id: SHA-1 of `blob <len>\0` and the bytes.
+pub fn blob_id(data: &[u8]) -> String {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(format!("blob {}\0", data.len()).as_bytes());
+    h.update(data);
+    h.digest().to_string()
+}
+
+/// A path for messages (lossy UTF-8).
+fn show(path: &[u8]) -> String {
+    String::from_utf8_lossy(path).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_fields() {
+        let r = Ready::parse("gitfs ready commit=ab objects=3 files=2 boot_ms=120");
+        assert_eq!(r.get("commit"), Some("ab"));
+        assert_eq!(r.num("files"), Some(2));
+        assert_eq!(r.num("boot_ms"), Some(120));
+        assert_eq!(r.num("commit"), None);
+        assert_eq!(r.get("nope"), None);
+    }
+
+    #[test]
+    fn blob_ids_match_git() {
+        // `git hash-object /dev/null` and `printf 'hello\n' | git hash-object --stdin`.
+        assert_eq!(blob_id(b""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+        assert_eq!(blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+    }
+}

@@ -52,6 +52,7 @@ run *ARGS: build
 
 # Benchmarks: image size/speed against git, host reads, boot time. Prints tables.
 bench: build
+    command -v mksquashfs >/dev/null || (sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq squashfs-tools)
     cargo run -q --release -p gitfs-imager --bin imager-bench
     cargo run -q --release -p gitfs-qemu -- boot-time --runs 10
 

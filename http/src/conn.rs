@@ -1,5 +1,6 @@
 //! One connection: read heads, answer them in order, stream bodies.
 
+use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
@@ -104,11 +105,12 @@ fn write_reply<S: Write, C: Content>(
         reply.status,
         reason(reply.status)
     );
+    // Writing to a String cannot fail.
     if let Some(len) = reply.content_length {
-        head.push_str(&format!("Content-Length: {len}\r\n"));
+        let _ = write!(head, "Content-Length: {len}\r\n");
     }
     for (name, value) in &reply.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(head, "{name}: {value}\r\n");
     }
     if reply.close {
         head.push_str("Connection: close\r\n");
@@ -121,6 +123,17 @@ fn write_reply<S: Write, C: Content>(
             out.extend_from_slice(&data);
             stream.write_all(&out)?;
             stats.body_bytes += data.len() as u64;
+        }
+        Body::Shared { data, offset, len } => {
+            // In range: checked against the blob's length when planned.
+            let body = &data[offset as usize..(offset + len) as usize];
+            let first = body.len().min(limits.chunk);
+            out.extend_from_slice(&body[..first]);
+            stream.write_all(&out)?;
+            for part in body[first..].chunks(limits.chunk.max(1)) {
+                stream.write_all(part)?;
+            }
+            stats.body_bytes += len;
         }
         Body::Blob {
             path,

@@ -1,6 +1,8 @@
 //! What the server needs from a file tree: the trait the unikernel implements over its
 //! verified image reads.
 
+use std::sync::Arc;
+
 /// What a path names. Symlinks are reported as such; the server follows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -58,6 +60,15 @@ pub trait Content {
     /// and at least one when `offset` is below the size. Corruption must be reported as
     /// [`ContentError::Corrupt`] before any byte of the blob is returned.
     fn read(&mut self, path: &[u8], offset: u64, max: usize) -> Result<&[u8], ContentError>;
+
+    /// The whole verified blob at `path`, shared, for implementations that hold blobs
+    /// whole anyway: the server then streams from it with no further call (no lock held,
+    /// no second verification when connections interleave). `None`: the server uses
+    /// [`Content::read`].
+    fn blob(&mut self, path: &[u8]) -> Option<Result<Arc<[u8]>, ContentError>> {
+        let _ = path;
+        None
+    }
 
     /// Commit time, Unix seconds: every file's `Last-Modified`.
     fn last_modified(&self) -> u64;

@@ -1,14 +1,19 @@
 //! An in-memory [`Content`] for tests and examples.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::content::{Content, ContentError, DirEntry, Kind, Node};
 
 #[derive(Clone, Debug)]
 enum Entry {
-    File { data: Vec<u8>, exec: bool },
-    Symlink(Vec<u8>),
-    Submodule,
+    File {
+        data: Arc<[u8]>,
+        exec: bool,
+        id: [u8; 20],
+    },
+    Symlink(Vec<u8>, [u8; 20]),
+    Submodule([u8; 20]),
 }
 
 /// Files by full path; directories are implied by the paths below them.
@@ -18,6 +23,8 @@ pub struct MemContent {
     corrupt: BTreeSet<Vec<u8>>,
     /// Largest slice one `read` returns (to exercise the streaming loop).
     pub max_read: usize,
+    /// Offer whole blobs through [`Content::blob`] (else the server uses `read`).
+    pub share_blobs: bool,
     pub time: u64,
     /// Lines passed to [`Content::log`].
     pub log: Vec<String>,
@@ -47,8 +54,9 @@ impl MemContent {
 
     pub fn file(&mut self, path: &str, data: &[u8]) -> &mut Self {
         let e = Entry::File {
-            data: data.to_vec(),
+            data: Arc::from(data),
             exec: false,
+            id: fake_id(1, data),
         };
         self.entries.insert(path.as_bytes().to_vec(), e);
         self
@@ -56,22 +64,23 @@ impl MemContent {
 
     pub fn exec(&mut self, path: &str, data: &[u8]) -> &mut Self {
         let e = Entry::File {
-            data: data.to_vec(),
+            data: Arc::from(data),
             exec: true,
+            id: fake_id(1, data),
         };
         self.entries.insert(path.as_bytes().to_vec(), e);
         self
     }
 
     pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
-        let e = Entry::Symlink(target.as_bytes().to_vec());
+        let e = Entry::Symlink(target.as_bytes().to_vec(), fake_id(1, target.as_bytes()));
         self.entries.insert(path.as_bytes().to_vec(), e);
         self
     }
 
     pub fn submodule(&mut self, path: &str) -> &mut Self {
-        self.entries
-            .insert(path.as_bytes().to_vec(), Entry::Submodule);
+        let e = Entry::Submodule(fake_id(3, path.as_bytes()));
+        self.entries.insert(path.as_bytes().to_vec(), e);
         self
     }
 
@@ -93,22 +102,22 @@ impl MemContent {
             .is_some_and(|(k, _)| k.starts_with(&prefix))
     }
 
-    fn node(path: &[u8], e: &Entry) -> Node {
+    fn node(e: &Entry) -> Node {
         match e {
-            Entry::File { data, exec } => Node {
+            Entry::File { data, exec, id } => Node {
                 kind: if *exec { Kind::Exec } else { Kind::File },
                 size: data.len() as u64,
-                id: fake_id(1, data),
+                id: *id,
             },
-            Entry::Symlink(t) => Node {
+            Entry::Symlink(t, id) => Node {
                 kind: Kind::Symlink,
                 size: t.len() as u64,
-                id: fake_id(1, t),
+                id: *id,
             },
-            Entry::Submodule => Node {
+            Entry::Submodule(id) => Node {
                 kind: Kind::Submodule,
                 size: 0,
-                id: fake_id(3, path),
+                id: *id,
             },
         }
     }
@@ -117,7 +126,7 @@ impl MemContent {
 impl Content for MemContent {
     fn stat(&mut self, path: &[u8]) -> Result<Node, ContentError> {
         if let Some(e) = self.entries.get(path) {
-            return Ok(Self::node(path, e));
+            return Ok(Self::node(e));
         }
         if self.is_dir(path) {
             let mut listing = Vec::new();
@@ -159,7 +168,7 @@ impl Content for MemContent {
                     }
                 }
                 None => {
-                    let n = Self::node(k, e);
+                    let n = Self::node(e);
                     out.push(DirEntry {
                         name: rest.to_vec(),
                         kind: n.kind,
@@ -178,8 +187,8 @@ impl Content for MemContent {
             ));
         }
         let data = match self.entries.get(path) {
-            Some(Entry::File { data, .. }) => data,
-            Some(Entry::Symlink(t)) => t,
+            Some(Entry::File { data, .. }) => &data[..],
+            Some(Entry::Symlink(t, _)) => &t[..],
             _ => return Err(ContentError::NotFound),
         };
         let start = usize::try_from(offset)
@@ -187,6 +196,21 @@ impl Content for MemContent {
             .min(data.len());
         let end = start.saturating_add(max.min(self.max_read)).min(data.len());
         Ok(&data[start..end])
+    }
+
+    fn blob(&mut self, path: &[u8]) -> Option<Result<Arc<[u8]>, ContentError>> {
+        if !self.share_blobs {
+            return None;
+        }
+        if self.corrupt.contains(path) {
+            return Some(Err(ContentError::Corrupt(
+                "object id mismatch (test corruption)".into(),
+            )));
+        }
+        Some(match self.entries.get(path) {
+            Some(Entry::File { data, .. }) => Ok(Arc::clone(data)),
+            _ => Err(ContentError::NotFound),
+        })
     }
 
     fn last_modified(&self) -> u64 {

@@ -1,6 +1,8 @@
 //! From a parsed request to a reply: path resolution, conditionals, ranges, listings.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::content::{Content, ContentError, DirEntry, Kind, Node};
 use crate::date::{format_http_date, parse_http_date};
@@ -23,6 +25,12 @@ pub enum Body {
         offset: u64,
         len: u64,
         first: Vec<u8>,
+    },
+    /// `len` bytes of a verified blob from `offset`.
+    Shared {
+        data: Arc<[u8]>,
+        offset: u64,
+        len: u64,
     },
 }
 
@@ -154,7 +162,13 @@ fn resolve<C: Content>(c: &mut C, comps: &[Vec<u8>]) -> Result<(Vec<u8>, Node), 
 }
 
 fn hex(id: &[u8; 20]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(40);
+    for &b in id {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 /// `If-None-Match` with the weak comparison (RFC 9110 section 13.1.2).
@@ -344,15 +358,18 @@ fn listing(comps: &[Vec<u8>], entries: &[DirEntry]) -> Vec<u8> {
             Kind::Symlink => "symlink".into(),
             Kind::Submodule => "submodule".into(),
         };
-        match e.kind {
-            Kind::Dir => s.push_str(&format!(
-                "<tr><td><a href=\"{href}/\">{shown}/</a></td><td>{size}</td></tr>\n"
-            )),
-            Kind::Submodule => s.push_str(&format!("<tr><td>{shown}</td><td>{size}</td></tr>\n")),
-            _ => s.push_str(&format!(
-                "<tr><td><a href=\"{href}\">{shown}</a></td><td>{size}</td></tr>\n"
-            )),
-        }
+        // Writing to a String cannot fail.
+        let _ = match e.kind {
+            Kind::Dir => writeln!(
+                s,
+                "<tr><td><a href=\"{href}/\">{shown}/</a></td><td>{size}</td></tr>"
+            ),
+            Kind::Submodule => writeln!(s, "<tr><td>{shown}</td><td>{size}</td></tr>"),
+            _ => writeln!(
+                s,
+                "<tr><td><a href=\"{href}\">{shown}</a></td><td>{size}</td></tr>"
+            ),
+        };
     }
     s.push_str("</table></body></html>\n");
     s.into_bytes()
@@ -411,25 +428,35 @@ fn serve<C: Content>(c: &mut C, head: &Head, repr: Repr, close: bool, limits: &L
     } else {
         match repr.source {
             Source::Mem(page) => Body::Mem(page[offset as usize..(offset + len) as usize].to_vec()),
-            Source::Blob(path) => {
-                // The first chunk is read (and so the blob verified) before the status is
-                // sent: corruption still gets its 500.
-                let want = len.min(limits.chunk as u64) as usize;
-                let first = match c.read(&path, offset, want) {
-                    Ok(d) if d.len() >= want.min(1) => d[..d.len().min(want)].to_vec(),
-                    Ok(_) => {
-                        let e = ContentError::Corrupt("blob shorter than its size".into());
-                        return failed(c, head, &e, close);
-                    }
-                    Err(e) => return failed(c, head, &e, close),
-                };
-                Body::Blob {
-                    path,
-                    offset,
-                    len,
-                    first,
+            Source::Blob(path) => match c.blob(&path) {
+                Some(Ok(data)) if data.len() as u64 == repr.len => {
+                    Body::Shared { data, offset, len }
                 }
-            }
+                Some(Ok(_)) => {
+                    let e = ContentError::Corrupt("blob size differs from the tree's".into());
+                    return failed(c, head, &e, close);
+                }
+                Some(Err(e)) => return failed(c, head, &e, close),
+                None => {
+                    // The first chunk is read (and so the blob verified) before the status is
+                    // sent: corruption still gets its 500.
+                    let want = len.min(limits.chunk as u64) as usize;
+                    let first = match c.read(&path, offset, want) {
+                        Ok(d) if d.len() >= want.min(1) => d[..d.len().min(want)].to_vec(),
+                        Ok(_) => {
+                            let e = ContentError::Corrupt("blob shorter than its size".into());
+                            return failed(c, head, &e, close);
+                        }
+                        Err(e) => return failed(c, head, &e, close),
+                    };
+                    Body::Blob {
+                        path,
+                        offset,
+                        len,
+                        first,
+                    }
+                }
+            },
         }
     };
     Reply {

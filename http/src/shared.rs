@@ -62,6 +62,10 @@ impl<C: Content> Content for Shared<C> {
         Ok(&self.buf)
     }
 
+    fn blob(&mut self, path: &[u8]) -> Option<Result<Arc<[u8]>, ContentError>> {
+        self.lock().blob(path)
+    }
+
     fn last_modified(&self) -> u64 {
         self.last_modified
     }

@@ -221,7 +221,11 @@ fn corruption_is_logged_over_tcp() {
 
 #[test]
 fn eight_concurrent_clients() {
-    let server = Server::start(site());
+    // Whole shared blobs, as the kernel is meant to offer them.
+    let mut c = site();
+    c.share_blobs = true;
+    c.file("big2.bin", &pattern(200_000));
+    let server = Server::start(c);
     let url = server.url("");
     let clients: Vec<_> = (0..8)
         .map(|i| {

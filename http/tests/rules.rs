@@ -530,3 +530,37 @@ fn size_limits() {
     );
     assert_eq!(raw_status(big.as_bytes()), (431, close, 1));
 }
+
+#[test]
+fn shared_blobs_give_the_same_bytes() {
+    let limits = Limits {
+        chunk: 7000,
+        ..Limits::default()
+    };
+    let etag = get("/big.bin").header("ETag").unwrap().to_string();
+    let requests = [
+        "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n".to_string(),
+        "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n".into(),
+        "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=123-200000\r\n\r\n".into(),
+        "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=-7001\r\n\r\n".into(),
+        "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=300000-\r\n\r\n".into(),
+        format!("GET /big.bin HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n"),
+        "GET /empty.txt HTTP/1.1\r\nHost: t\r\n\r\n".into(),
+        "GET /link-to-guide HTTP/1.1\r\nHost: t\r\n\r\n".into(),
+        "GET / HTTP/1.1\r\nHost: t\r\n\r\n".into(),
+        "GET /bad.txt HTTP/1.1\r\nHost: t\r\n\r\n".into(),
+    ];
+    let input = requests.concat();
+    let mut plain = site();
+    let mut shared = site();
+    shared.share_blobs = true;
+    let a = respond(&mut plain, input.as_bytes(), &limits);
+    let b = respond(&mut shared, input.as_bytes(), &limits);
+    let heads: Vec<bool> = requests.iter().map(|r| r.starts_with("HEAD")).collect();
+    let rs = parse_all(&b, &heads);
+    assert_eq!(rs.len(), requests.len());
+    assert_eq!(rs[2].body, pattern(300_000)[123..=200_000]);
+    assert_eq!(rs.last().unwrap().status, 500);
+    assert!(a == b, "same bytes with and without shared blobs");
+    assert_eq!((plain.log.len(), shared.log.len()), (1, 1));
+}

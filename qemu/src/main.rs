@@ -212,7 +212,9 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("gitfs-qemu: error: {e:#}");
+            // One line, whatever the error carries (console transcripts have newlines).
+            let msg = format!("{e:#}");
+            eprintln!("gitfs-qemu: error: {}", msg.trim_end().replace('\n', " / "));
             ExitCode::FAILURE
         }
     }
@@ -242,8 +244,9 @@ fn real_main() -> Result<ExitCode> {
         } => with_session(&boot, &image, |s| {
             let data = s.get(path.as_bytes())?;
             match &output {
-                Some(f) => std::fs::write(f, &data)
-                    .with_context(|| format!("writing {}", f.display()))?,
+                Some(f) => {
+                    std::fs::write(f, &data).with_context(|| format!("writing {}", f.display()))?
+                }
                 None => {
                     let mut out = std::io::stdout().lock();
                     out.write_all(&data)
@@ -264,7 +267,13 @@ fn real_main() -> Result<ExitCode> {
             for r in &records {
                 if long {
                     let size = r.size.map_or("-".to_string(), |n| n.to_string());
-                    write!(out, "{:06o} {:<9} {size:>10} {} ", r.mode, r.kind, hex(&r.id))?;
+                    write!(
+                        out,
+                        "{:06o} {:<9} {size:>10} {} ",
+                        r.mode,
+                        r.kind,
+                        hex(&r.id)
+                    )?;
                 }
                 out.write_all(&r.name)?;
                 if !long && r.kind == gitfs_qemu::session::EntryKind::Dir {
@@ -325,11 +334,16 @@ fn with_session(
     config.request_timeout = Duration::from_secs(60);
     let mut session = match Session::boot(&config) {
         Ok(s) => s,
-        Err(Error::ExitedEarly { transcript, exit, .. }) => {
+        Err(Error::ExitedEarly {
+            transcript, exit, ..
+        }) => {
             let why = transcript
                 .lines()
                 .find(|l| l.contains("gitfs error:") || l.contains("gitfs-loader: error:"))
-                .map_or_else(|| format!("the unikernel stopped at boot ({exit})"), |l| l.trim().to_string());
+                .map_or_else(
+                    || format!("the unikernel stopped at boot ({exit})"),
+                    |l| l.trim().to_string(),
+                );
             bail!("{}: {why}", image.display());
         }
         Err(e) => return Err(e).context("booting the unikernel"),

@@ -1,0 +1,496 @@
+//! `gitfs-qemu bench-serve`: what serving costs, measured end to end under TCG.
+//!
+//! Boot-to-ready time and memory against the number of files (generated directories
+//! turned into images by the real `imager`, cached under `target/bench/`), fetch latency
+//! for small files and throughput for a 10 MiB file through the console, each next to the
+//! same read through the host library (`gitfs_format::Image` on the image file).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use gitfs_format::{BlockDevice, EntryMode, Image, ObjectId, ObjectKind};
+use gitfs_qemu::{artifacts, Session, VmConfig};
+
+#[derive(Args)]
+pub struct Opts {
+    /// File counts of the boot-time images (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    files: Vec<usize>,
+    /// Boots per image (the median is shown).
+    #[arg(long, default_value_t = 3)]
+    boots: usize,
+    /// Small-file fetches for the latency row.
+    #[arg(long, default_value_t = 200)]
+    fetches: usize,
+    /// Size of the large file in MiB (0 skips the throughput rows).
+    #[arg(long, default_value_t = 10)]
+    big_mib: usize,
+    /// Where generated images are cached.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// The imager binary (default: target/release/imager or target/debug/imager, built
+    /// if missing).
+    #[arg(long, value_name = "PATH")]
+    imager: Option<PathBuf>,
+}
+
+/// Bumped when the generated content changes, so cached images are remade.
+const GENERATION: u32 = 1;
+
+pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
+    let root = artifacts::repo_root();
+    let cache = opts
+        .cache
+        .clone()
+        .unwrap_or_else(|| root.join("target").join("bench"));
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let imager = find_imager(opts, &root)?;
+    let mhz = gitfs_qemu::cmdline::host_cpu_mhz();
+    println!(
+        "gitfs serving benchmark: QEMU TCG, 1 vCPU, -m {}, host CPU {} MHz passed as -freq",
+        base.memory,
+        mhz.map_or("unknown".to_string(), |m| m.to_string())
+    );
+    println!();
+    boot_table(opts, base, &imager, &cache)?;
+    println!();
+    fetch_table(opts, base, &imager, &cache)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- images
+
+fn find_imager(opts: &Opts, root: &Path) -> Result<PathBuf> {
+    if let Some(p) = &opts.imager {
+        return Ok(p.clone());
+    }
+    let candidates = [
+        root.join("target/release/imager"),
+        root.join("target/debug/imager"),
+    ];
+    let newest = candidates
+        .iter()
+        .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p)))
+        .max();
+    if let Some((_, p)) = newest {
+        return Ok(p.clone());
+    }
+    eprintln!("building the imager (cargo build --release -p gitfs-imager)");
+    let st = Command::new("cargo")
+        .args(["build", "--release", "-q", "-p", "gitfs-imager"])
+        .current_dir(root)
+        .status()
+        .context("running cargo")?;
+    if !st.success() {
+        bail!("building the imager failed ({st})");
+    }
+    Ok(candidates[0].clone())
+}
+
+/// A reproducible pseudo-random stream (xorshift64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(n + 8);
+        while v.len() < n {
+            v.extend_from_slice(&self.next().to_le_bytes());
+        }
+        v.truncate(n);
+        v
+    }
+}
+
+/// Path of the i-th generated file: 100 files per directory, 10 directories per parent.
+fn gen_path(i: usize) -> String {
+    format!("d{:03}/e{}/file-{i:06}.txt", i / 1000, (i / 100) % 10)
+}
+
+/// Small distinct text contents, 20 to a few hundred bytes.
+fn gen_text(i: usize) -> Vec<u8> {
+    format!("generated file {i}\n")
+        .repeat(1 + i % 13)
+        .into_bytes()
+}
+
+/// Makes `cache/NAME.img` from a directory filled by `fill`, unless it is cached.
+fn cached_image(
+    cache: &Path,
+    imager: &Path,
+    name: &str,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
+    let img = cache.join(format!("{name}-g{GENERATION}.img"));
+    if img.is_file() {
+        return Ok(img);
+    }
+    let src = cache.join(format!("{name}-src"));
+    let _ = std::fs::remove_dir_all(&src);
+    std::fs::create_dir_all(&src)?;
+    eprintln!("generating {} (cached for later runs)", img.display());
+    fill(&src).with_context(|| format!("generating {}", src.display()))?;
+    let st = Command::new(imager)
+        .arg("make")
+        .arg(&src)
+        .arg(&img)
+        .args(["--force", "--quiet", "--date", "2024-01-01T00:00:00Z"])
+        .status()
+        .with_context(|| format!("running {}", imager.display()))?;
+    let _ = std::fs::remove_dir_all(&src);
+    if !st.success() {
+        bail!("imager make failed ({st})");
+    }
+    Ok(img)
+}
+
+fn write_file(root: &Path, rel: &str, data: &[u8]) -> Result<()> {
+    let p = root.join(rel);
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(&p, data).with_context(|| format!("writing {}", p.display()))
+}
+
+fn files_image(cache: &Path, imager: &Path, n: usize) -> Result<PathBuf> {
+    cached_image(cache, imager, &format!("files-{n}"), |dir| {
+        (0..n).try_for_each(|i| write_file(dir, &gen_path(i), &gen_text(i)))
+    })
+}
+
+const SMALL_FILES: usize = 1000;
+const BIG: &str = "big.bin";
+
+/// 1000 small files of 64 B to 4 KiB (random bytes) and one large random file.
+fn fetch_image(cache: &Path, imager: &Path, big_mib: usize) -> Result<PathBuf> {
+    cached_image(cache, imager, &format!("fetch-{big_mib}m"), |dir| {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        for i in 0..SMALL_FILES {
+            let len = 64 + (rng.next() % 4032) as usize;
+            write_file(dir, &small_path(i), &rng.bytes(len))?;
+        }
+        write_file(dir, BIG, &rng.bytes(big_mib << 20))
+    })
+}
+
+fn small_path(i: usize) -> String {
+    format!("small/s{:02}/f{i:04}.bin", i / 100)
+}
+
+// ---------------------------------------------------------------- host library
+
+/// The image file as a block device for the host library (positioned reads).
+struct FileDev {
+    file: File,
+    len: u64,
+}
+
+impl FileDev {
+    fn open(p: &Path) -> Result<FileDev> {
+        let file = File::open(p).with_context(|| format!("opening {}", p.display()))?;
+        let len = file.metadata()?.len();
+        Ok(FileDev { file, len })
+    }
+}
+
+impl BlockDevice for FileDev {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> gitfs_format::Result<()> {
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|_| gitfs_format::Error::Io)
+    }
+}
+
+fn host_open(img: &Path) -> Result<Image<FileDev>> {
+    Image::open(FileDev::open(img)?).map_err(|e| anyhow::anyhow!("{}: {e}", img.display()))
+}
+
+/// Host equivalent of the kernel's boot: open (header + IDX) and walk every tree.
+fn host_walk(img: &Path) -> Result<(Duration, u64)> {
+    let t = Instant::now();
+    let mut image = host_open(img)?;
+    let root = image.header().tree;
+    let mut stack = vec![root];
+    let mut files = 0u64;
+    while let Some(id) = stack.pop() {
+        let entries = image
+            .tree(&id)
+            .map_err(|e| anyhow::anyhow!("tree {id}: {e}"))?;
+        for e in entries {
+            match e.kind() {
+                Some(EntryMode::Tree) => stack.push(e.id),
+                Some(EntryMode::File | EntryMode::Executable) => files += 1,
+                _ => {}
+            }
+        }
+    }
+    Ok((t.elapsed(), files))
+}
+
+/// Host equivalent of `@get`: path lookup, read, SHA-1 check.
+fn host_get(image: &mut Image<FileDev>, path: &str) -> Result<Vec<u8>> {
+    let (_, id): (EntryMode, ObjectId) = image
+        .lookup(path.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?
+        .with_context(|| format!("{path}: not in the image"))?;
+    let obj = image
+        .read_verified(&id)
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    if obj.kind != ObjectKind::Blob {
+        bail!("{path}: not a blob");
+    }
+    Ok(obj.data)
+}
+
+// ---------------------------------------------------------------- tables
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn session(base: &VmConfig, img: &Path) -> Result<Session> {
+    let mut c = base.clone();
+    c.disk = Some(img.to_path_buf());
+    c.app_args.retain(|a| a != "--no-disk");
+    Session::boot(&c).with_context(|| format!("booting with {}", img.display()))
+}
+
+fn boot_table(opts: &Opts, base: &VmConfig, imager: &Path, cache: &Path) -> Result<()> {
+    println!(
+        "Boot to ready (median of {} boots; guest figures from the ready line)",
+        opts.boots
+    );
+    println!();
+    println!(
+        "| files | dirs | image | spawn->ready | guest boot_ms | tree_bytes | tree B/file | heap_bytes | host open+walk |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in &opts.files {
+        let img = files_image(cache, imager, n)?;
+        let size = std::fs::metadata(&img)?.len();
+        let (mut host, mut guest) = (Vec::new(), Vec::new());
+        let mut last = None;
+        for _ in 0..opts.boots.max(1) {
+            let mut s = session(base, &img)?;
+            host.push(ms(s.vm().boot_time().unwrap_or_default()));
+            let r = s.ready().clone();
+            if let Some(b) = r.num("boot_ms") {
+                guest.push(b as f64);
+            }
+            let exit = s.quit()?;
+            if exit != gitfs_qemu::Exit::Success {
+                bail!("{}: stop ended with {exit}", img.display());
+            }
+            last = Some(r);
+        }
+        let r = last.context("no boot")?;
+        let files = r.num("files").unwrap_or(0);
+        if files != n as u64 {
+            bail!(
+                "{}: the kernel reports {files} files, generated {n}",
+                img.display()
+            );
+        }
+        let tree = r.num("tree_bytes");
+        let per_file = tree.map(|t| t as f64 / files.max(1) as f64);
+        let (walk, walked) = host_walk(&img)?;
+        if walked != files {
+            bail!("host walk found {walked} files, kernel {files}");
+        }
+        let opt = |v: Option<u64>| v.map_or("?".into(), |v| v.to_string());
+        println!(
+            "| {n} | {} | {:.1} MiB | {:.0} ms | {} | {} | {} | {} | {:.0} ms |",
+            opt(r.num("dirs")),
+            size as f64 / (1 << 20) as f64,
+            median(&mut host),
+            if guest.is_empty() {
+                "?".into()
+            } else {
+                format!("{:.0} ms", median(&mut guest))
+            },
+            opt(tree),
+            per_file.map_or("?".into(), |b| format!("{b:.1}")),
+            opt(r.num("heap_bytes")),
+            ms(walk),
+        );
+    }
+    Ok(())
+}
+
+fn fetch_table(opts: &Opts, base: &VmConfig, imager: &Path, cache: &Path) -> Result<()> {
+    let img = fetch_image(cache, imager, opts.big_mib)?;
+    let mut s = session(base, &img)?;
+    s.set_idle_timeout(Duration::from_secs(120));
+    let mut host_img = host_open(&img)?;
+    let n = opts.fetches.clamp(1, SMALL_FILES);
+    // Spread over the directories; a stride coprime with 1000 visits distinct files.
+    let paths: Vec<String> = (0..n)
+        .map(|k| small_path((k * 7 + 3) % SMALL_FILES))
+        .collect();
+
+    // Per-request overhead of the console alone.
+    let mut ping = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        s.ping()?;
+        ping.push(ms(t.elapsed()));
+    }
+    ping.sort_by(f64::total_cmp);
+
+    let (mut guest, mut host, mut bytes) = (Vec::new(), Vec::new(), 0usize);
+    for p in &paths {
+        let t = Instant::now();
+        let data = s.get(p)?;
+        guest.push(ms(t.elapsed()));
+        let t = Instant::now();
+        let h = host_get(&mut host_img, p)?;
+        host.push(ms(t.elapsed()));
+        if h != data {
+            bail!("{p}: console and host library disagree");
+        }
+        bytes += data.len();
+    }
+    guest.sort_by(f64::total_cmp);
+    host.sort_by(f64::total_cmp);
+
+    println!("Fetch through the console vs the host library on the same image");
+    println!();
+    println!("| read | console p50 | console p99 | host lib p50 | host lib p99 |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| @ping (no file work) x50 | {:.2} ms | {:.2} ms | - | - |",
+        percentile(&ping, 50.0),
+        percentile(&ping, 99.0)
+    );
+    println!(
+        "| small file x{n} (avg {} B) | {:.2} ms | {:.2} ms | {:.3} ms | {:.3} ms |",
+        bytes / n,
+        percentile(&guest, 50.0),
+        percentile(&guest, 99.0),
+        percentile(&host, 50.0),
+        percentile(&host, 99.0)
+    );
+    if opts.big_mib > 0 {
+        big_rows(&mut s, &mut host_img, opts.big_mib)?;
+    }
+    let exit = s.quit()?;
+    if exit != gitfs_qemu::Exit::Success {
+        bail!("stop ended with {exit}");
+    }
+    Ok(())
+}
+
+/// Throughput of a large file, and where its time goes: the guest's own work (read,
+/// inflate, SHA-1: a 1-byte range of the same file, which still verifies the whole
+/// blob) against the transfer over the serial port.
+fn big_rows(s: &mut Session, host_img: &mut Image<FileDev>, mib: usize) -> Result<()> {
+    let size = (mib << 20) as f64;
+    let t = Instant::now();
+    let one = s.range(BIG, 0, 1)?;
+    let work = t.elapsed();
+    let t = Instant::now();
+    let data = s.get(BIG)?;
+    let total = t.elapsed();
+    let t = Instant::now();
+    let h = host_get(host_img, BIG)?;
+    let host = t.elapsed();
+    if h != data || one.first() != data.first() {
+        bail!("{BIG}: console and host library disagree");
+    }
+    let escaped = data
+        .iter()
+        .filter(|&&b| matches!(b, 0x08 | 0x7f | 0x10))
+        .count();
+    let wire = data.len() + escaped;
+    let transfer = total.saturating_sub(work);
+    let mbps = |bytes: f64, d: Duration| bytes / d.as_secs_f64().max(1e-9) / 1e6;
+    println!();
+    println!("| {mib} MiB file | time | rate |");
+    println!("|---|---:|---:|");
+    println!(
+        "| @get through the console | {:.0} ms | {:.2} MB/s |",
+        ms(total),
+        mbps(size, total)
+    );
+    println!(
+        "| host library (lookup + read + SHA-1) | {:.1} ms | {:.0} MB/s |",
+        ms(host),
+        mbps(size, host)
+    );
+    println!(
+        "| guest work only (@range 0 1: read + inflate + SHA-1, no transfer) | {:.0} ms | {:.1} MB/s |",
+        ms(work),
+        mbps(size, work)
+    );
+    println!(
+        "| serial transfer (@get minus guest work; {wire} bytes on the wire) | {:.0} ms | {:.2} MB/s |",
+        ms(transfer),
+        mbps(wire as f64, transfer)
+    );
+    println!();
+    println!(
+        "Transfer share of @get: {:.0}%.",
+        100.0 * transfer.as_secs_f64() / total.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<f64> = (1..=200).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 100.0);
+        assert_eq!(percentile(&v, 99.0), 198.0);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn generated_names_are_unique() {
+        let set: std::collections::HashSet<String> = (0..5000).map(gen_path).collect();
+        assert_eq!(set.len(), 5000);
+        let set: std::collections::HashSet<String> = (0..SMALL_FILES)
+            .map(|k| small_path((k * 7 + 3) % SMALL_FILES))
+            .collect();
+        assert_eq!(set.len(), SMALL_FILES);
+    }
+}

@@ -1,0 +1,154 @@
+//! Shared by the serve*.rs tests: the real imager, stock git as the oracle, sessions.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use gitfs_qemu::{artifacts, Session, VmConfig};
+
+/// The real `imager` binary (target/debug/imager), built once if missing.
+pub fn imager() -> PathBuf {
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.as_ref() {
+        return p.clone();
+    }
+    let root = artifacts::repo_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = target.join("debug").join("imager");
+    // Always ask cargo: a no-op when fresh, a rebuild when the imager changed.
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "-q", "-p", "gitfs-imager"])
+        .current_dir(&root)
+        .status()
+        .expect("running cargo to build the imager");
+    assert!(st.success(), "building the imager failed: {st}");
+    assert!(bin.is_file(), "no imager at {}", bin.display());
+    *built = Some(bin.clone());
+    bin
+}
+
+/// `imager make SOURCE IMAGE [extra...]`; panics with imager's message on failure.
+pub fn make_image(source: &Path, image: &Path, extra: &[&str]) {
+    let out = Command::new(imager())
+        .arg("make")
+        .arg(source)
+        .arg(image)
+        .args(["--force", "--quiet"])
+        .args(extra)
+        .output()
+        .expect("running imager");
+    assert!(
+        out.status.success(),
+        "imager make {} failed: {}",
+        source.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs git in `dir` with a fixed identity and dates; returns stdout bytes.
+pub fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "gitfs tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@gitfs.invalid")
+        .env("GIT_COMMITTER_NAME", "gitfs tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@gitfs.invalid")
+        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("running git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+pub fn git_text(dir: &Path, args: &[&str]) -> String {
+    String::from_utf8(git(dir, args))
+        .expect("git output is UTF-8")
+        .trim_end()
+        .to_string()
+}
+
+/// One line of `git ls-tree -l -z`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitEntry {
+    pub mode: u32,
+    /// `blob`, `tree` or `commit`.
+    pub kind: String,
+    pub id: String,
+    /// `None` for trees and submodules.
+    pub size: Option<u64>,
+    /// Name within its tree, or full path with `-r`.
+    pub name: Vec<u8>,
+}
+
+/// `git ls-tree -l -z [extra] TREEISH`, parsed (names are raw bytes).
+pub fn ls_tree(dir: &Path, treeish: &str, extra: &[&str]) -> Vec<GitEntry> {
+    let mut args = vec!["ls-tree", "-l", "-z"];
+    args.extend_from_slice(extra);
+    args.push(treeish);
+    let out = git(dir, &args);
+    out.split(|&b| b == 0)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let tab = l.iter().position(|&b| b == b'\t').expect("tab in ls-tree");
+            let head = std::str::from_utf8(&l[..tab]).expect("ls-tree head");
+            let w: Vec<&str> = head.split_whitespace().collect();
+            assert_eq!(w.len(), 4, "ls-tree line {head:?}");
+            GitEntry {
+                mode: u32::from_str_radix(w[0], 8).expect("mode"),
+                kind: w[1].to_string(),
+                id: w[2].to_string(),
+                size: (w[3] != "-").then(|| w[3].parse().expect("size")),
+                name: l[tab + 1..].to_vec(),
+            }
+        })
+        .collect()
+}
+
+pub fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Test VM settings with `image` attached.
+pub fn disk_config(image: &Path) -> VmConfig {
+    let mut c = gitfs_tests::config();
+    c.app_args.retain(|a| a != "--no-disk");
+    c.disk = Some(image.to_path_buf());
+    c
+}
+
+pub fn boot(image: &Path) -> Session {
+    match Session::boot(&disk_config(image)) {
+        Ok(s) => s,
+        Err(e) => panic!("boot with {} failed: {e}", image.display()),
+    }
+}
+
+/// Printable form of a path for assertion messages.
+pub fn show(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
+}
+
+/// A reproducible pseudo-random byte stream (xorshift64).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}

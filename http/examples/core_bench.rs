@@ -55,7 +55,7 @@ fn main() {
     );
     let etag = "\"0000000000000000000000000000000000000000\"";
     run(
-        "GET 304 (If-None-Match miss)",
+        "GET, If-None-Match not matching",
         &mut c,
         &format!("GET /small.txt HTTP/1.1\r\n{h}If-None-Match: {etag}\r\n\r\n"),
         20_000,

@@ -232,23 +232,27 @@ fn eight_concurrent_clients() {
             let url = url.clone();
             thread::spawn(move || {
                 let a = agent();
-                let big = pattern(300_000);
+                // Two different large files, so interleaved connections read both.
+                let (name, size) = if i % 2 == 0 {
+                    ("big.bin", 300_000)
+                } else {
+                    ("big2.bin", 200_000)
+                };
+                let big = pattern(size);
                 for j in 0..15 {
+                    let url = format!("{url}/{name}");
                     let mut r = if (i + j) % 2 == 0 {
-                        a.get(format!("{url}/big.bin")).call().unwrap()
+                        a.get(url).call().unwrap()
                     } else {
                         let range = format!("bytes={}-{}", j * 1000, j * 1000 + 999);
-                        a.get(format!("{url}/big.bin"))
-                            .header("Range", &range)
-                            .call()
-                            .unwrap()
+                        a.get(url).header("Range", &range).call().unwrap()
                     };
                     let got = body(&mut r);
                     if r.status().as_u16() == 200 {
-                        assert!(got == big);
+                        assert!(got == big, "{name}");
                     } else {
                         assert_eq!(r.status().as_u16(), 206);
-                        assert!(got == big[j * 1000..j * 1000 + 1000]);
+                        assert!(got == big[j * 1000..j * 1000 + 1000], "{name}");
                     }
                 }
             })

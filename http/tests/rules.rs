@@ -564,3 +564,149 @@ fn shared_blobs_give_the_same_bytes() {
     assert!(a == b, "same bytes with and without shared blobs");
     assert_eq!((plain.log.len(), shared.log.len()), (1, 1));
 }
+
+/// Delivers its input one byte per read; records writes.
+struct Trickle<'a> {
+    input: &'a [u8],
+    output: Vec<u8>,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.input.split_first(), buf.first_mut()) {
+            (Some((&b, rest)), Some(slot)) => {
+                *slot = b;
+                self.input = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+impl std::io::Write for Trickle<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn requests_arriving_a_byte_at_a_time() {
+    let input = "GET /style.css HTTP/1.1\r\nHost: t\r\n\r\nGET /docs/ HTTP/1.1\r\nHost: t\r\nRange: bytes=0-4\r\n\r\n";
+    let mut s = Trickle {
+        input: input.as_bytes(),
+        output: Vec::new(),
+    };
+    let stats = gitfs_http::handle_connection(&mut s, &mut site(), &Limits::default()).unwrap();
+    assert_eq!(stats.requests, 2);
+    let rs = parse_all(&s.output, &[]);
+    assert_eq!((rs[0].body.as_slice(), rs[1].status), (&b"body{}"[..], 206));
+    assert_eq!(
+        respond(&mut site(), input.as_bytes(), &Limits::default()),
+        s.output
+    );
+}
+
+#[test]
+fn garbage_never_panics_and_is_answered_in_http() {
+    let methods = ["GET", "HEAD", "POST", "get", "GET\x01"];
+    let segs = [
+        "docs",
+        "..",
+        ".",
+        "%2e%2E",
+        "%2F",
+        "%00",
+        "%",
+        "%zz",
+        "",
+        "style.css",
+        "big.bin",
+        "link-to-guide",
+        "escape",
+        "loop-a",
+        "\u{e9}",
+        "index.html",
+        "vendor",
+        "?q",
+        "#f",
+    ];
+    let versions = ["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 x", "HTTX/1.1"];
+    let headers = [
+        "Host: t",
+        "Host: u",
+        "Range: bytes=0-5",
+        "Range: bytes=-3",
+        "Range: bytes=9999999-",
+        "Range: bytes=5-1,2-3",
+        "If-None-Match: *",
+        "If-None-Match: W/\"x\"",
+        "If-Range: \"x\"",
+        "Connection: close",
+        "Content-Length: 2",
+        "Content-Length: z",
+        "Transfer-Encoding: chunked",
+        "If-Modified-Since: Tue, 14 Nov 2023 22:13:20 GMT",
+        "Bad Header",
+        ": empty",
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let mut c = site();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..3000 {
+        let mut input = Vec::new();
+        for _ in 0..1 + next(3) {
+            let mut target = String::from(if next(8) == 0 { "http://h" } else { "" });
+            for _ in 0..next(5) {
+                target.push('/');
+                target.push_str(segs[next(segs.len())]);
+            }
+            if target.is_empty() || next(4) == 0 {
+                target.push('/');
+            }
+            let mut req = format!(
+                "{} {target} {}\r\n",
+                methods[next(methods.len())],
+                versions[next(versions.len())]
+            );
+            for _ in 0..next(5) {
+                req.push_str(headers[next(headers.len())]);
+                req.push_str("\r\n");
+            }
+            req.push_str("\r\n");
+            let mut bytes = req.into_bytes();
+            // Now and then a byte flipped or the request cut short.
+            match next(10) {
+                0 => {
+                    let i = next(bytes.len());
+                    bytes[i] ^= 1 << next(8);
+                }
+                1 => bytes.truncate(next(bytes.len())),
+                _ => {}
+            }
+            input.extend_from_slice(&bytes);
+        }
+        let out = respond(&mut c, &input, &Limits::default());
+        assert!(
+            out.is_empty() || out.starts_with(b"HTTP/1.1 "),
+            "{:?}",
+            String::from_utf8_lossy(&input)
+        );
+        if out.len() >= 12 {
+            seen.insert(String::from_utf8_lossy(&out[9..12]).into_owned());
+        }
+    }
+    // The inputs reach past the parser, not only its errors.
+    assert!(seen.len() >= 8, "statuses seen: {seen:?}");
+    eprintln!("statuses seen: {seen:?}");
+}

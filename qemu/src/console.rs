@@ -48,6 +48,11 @@ impl EchoFilter {
         self.pending.extend(sent);
     }
 
+    /// Stops expecting the echo of bytes sent so far.
+    pub fn clear(&mut self) {
+        self.pending.clear();
+    }
+
     /// Number of sent bytes whose echo has not been seen yet.
     pub fn pending(&self) -> usize {
         self.pending.len()
@@ -207,6 +212,13 @@ impl Console {
             let cut = self.transcript.len() - TRANSCRIPT_CAP / 2;
             self.transcript.drain(..cut);
         }
+    }
+
+    /// Stops expecting echo for what was sent so far: once a complete response has
+    /// been read, any echo still missing will never come, and waiting for it could make
+    /// the filter eat matching bytes of a later binary payload.
+    pub fn forget_echo(&mut self) {
+        self.filter.clear();
     }
 
     /// Clean bytes received and not consumed yet (for decoders driving [`pump`]).

@@ -100,6 +100,11 @@ impl Session {
         &self.ready
     }
 
+    /// QEMU's process id (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.vm.pid()
+    }
+
     pub fn vm(&mut self) -> &mut Vm {
         &mut self.vm
     }
@@ -136,6 +141,7 @@ impl Session {
         // Whatever arrived since the last response (stray log lines) is noise.
         let stale = console.buffered().len();
         console.consume(stale);
+        console.forget_echo();
         console.send_bytes(bytes)?;
         let mut decoder = Decoder::new().with_max_payload(MAX_PAYLOAD);
         let mut deadline = Instant::now() + self.idle_timeout;

@@ -39,6 +39,7 @@ fn fake(mode: &str) {
             say(&mut out, &format!("sleeper {pid}\ngitfs ready fake\n"));
             std::thread::sleep(Duration::from_secs(600));
         }
+        "framed" => framed_guest(&mut out),
         _ => {
             say(&mut out, "[0][INFO] fake kernel booting\n");
             say(
@@ -73,6 +74,94 @@ fn fake(mode: &str) {
             }
         }
     }
+}
+
+/// A payload that holds what echo, headers and escapes look like.
+fn tricky_payload() -> Vec<u8> {
+    let mut p: Vec<u8> = (0..=255u8).collect();
+    p.extend_from_slice(b"\n=OK 5\n@get bin\0\0\0\n\0\0\0=END 00000000\n");
+    p.extend_from_slice(&[0x08, 0x7f, 0x10, 0x10, 0x48]);
+    p
+}
+
+/// Like the real kernel's framed face: Hermit echo, log noise, escaped payloads.
+fn framed_guest(out: &mut std::io::StdoutLock) {
+    use gitfs_console::{err_header, ok_header, parse_line, ErrorCode, Framer, Request};
+    let frame = |payload: &[u8], fields: &[&str]| {
+        let mut v = ok_header(payload.len() as u64, fields).into_bytes();
+        let mut f = Framer::new(payload.len() as u64);
+        f.chunk(payload, &mut v);
+        v.extend_from_slice(&f.finish().expect("framer"));
+        v
+    };
+    let _ = out.write_all(b"gitfs ready commit=abc files=1\n");
+    let _ = out.flush();
+    let stdin = std::io::stdin();
+    for line in stdin.lock().split(b'\n') {
+        let Ok(line) = line else { break };
+        let mut reply: Vec<u8> = Vec::new();
+        for &b in line.iter().chain(b"\n") {
+            reply.extend_from_slice(&[b, 0, 0, 0]);
+        }
+        reply.extend_from_slice(b"[0][WARN] log noise =OK 3\n");
+        let payload = tricky_payload();
+        let id = gitfs_qemu::blob_id(&payload);
+        let quit = matches!(parse_line(&line), Some((_, Ok(Request::Quit))));
+        match parse_line(&line).map(|(_, r)| r) {
+            Some(Ok(Request::Get(p))) if p == b"bin" => {
+                reply.extend(frame(&payload, &["file", "100644", &id]))
+            }
+            Some(Ok(Request::Get(p))) if p == b"badid" => {
+                reply.extend(frame(b"x", &["file", "100644", &id]))
+            }
+            Some(Ok(Request::Get(p))) if p == b"damaged" => {
+                // An unescaped DEL, as the console turns it into three bytes.
+                reply.extend_from_slice(b"=OK 3\na\x08 \x08b\n=END 00000000\n");
+            }
+            Some(Ok(Request::Range { offset, len, path })) if path == b"bin" => {
+                let end = (offset + len).min(payload.len() as u64) as usize;
+                let size = payload.len().to_string();
+                reply.extend(frame(&payload[offset as usize..end], &[&size, &id]))
+            }
+            Some(Ok(Request::Ls(_))) => {
+                let rec = format!("100644 file {} {id} b%20in\n", payload.len());
+                reply.extend(frame(rec.as_bytes(), &["1"]))
+            }
+            Some(Ok(Request::Ping | Request::Quit)) => reply.extend(frame(b"", &[])),
+            _ => {
+                reply.extend_from_slice(err_header(ErrorCode::NotFound, "no such path").as_bytes())
+            }
+        }
+        let _ = out.write_all(&reply);
+        let _ = out.flush();
+        if quit {
+            std::process::exit(3);
+        }
+    }
+}
+
+fn session_against_fake() {
+    use gitfs_qemu::{Error, Session};
+    let mut s = Session::boot(&config("framed")).expect("boot");
+    assert_eq!(s.ready().num("files"), Some(1));
+    let payload = tricky_payload();
+    for _ in 0..3 {
+        assert_eq!(s.get("bin").expect("get"), payload);
+        assert_eq!(s.range("bin", 250, 10).expect("range"), payload[250..260]);
+        s.ping().expect("ping");
+    }
+    let ls = s.ls("/").expect("ls");
+    assert_eq!((ls.len(), ls[0].name.as_slice()), (1, b"b in".as_slice()));
+    assert!(matches!(s.get("nope"), Err(Error::Remote { ref code, .. }) if code == "not-found"));
+    assert!(matches!(s.get("badid"), Err(Error::IdMismatch { .. })));
+    assert_eq!(s.quit().expect("quit"), Exit::Success);
+    // A damaged transfer poisons the session; quitting then kills QEMU.
+    let mut s = Session::boot(&config("framed")).expect("boot");
+    assert!(matches!(s.get("damaged"), Err(Error::Damaged(_))));
+    assert!(matches!(s.ping(), Err(Error::Poisoned)));
+    let pid = s.pid();
+    assert!(matches!(s.quit().expect("quit"), Exit::Signal(_)));
+    assert!(gone(pid));
 }
 
 fn config(mode: &str) -> VmConfig {
@@ -184,8 +273,9 @@ fn missing_qemu() {
 }
 
 fn run_tests() {
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 5] = [
         ("conversation", conversation),
+        ("session_against_fake", session_against_fake),
         ("failure_codes", failure_codes),
         ("timeouts_and_group_kill", timeouts_and_group_kill),
         ("missing_qemu", missing_qemu),

@@ -7,27 +7,33 @@ use std::sync::Mutex;
 
 use gitfs_qemu::{artifacts, Session, VmConfig};
 
-/// The real `imager` binary (target/debug/imager), built once if missing.
-pub fn imager() -> PathBuf {
-    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// A binary of this workspace (target/debug/NAME), built once per test process: cargo
+/// does not build other packages' binaries for a test.
+pub fn workspace_bin(package: &str, name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = built.as_ref() {
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
         return p.clone();
     }
     let root = artifacts::repo_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), PathBuf::from);
-    let bin = target.join("debug").join("imager");
-    // Always ask cargo: a no-op when fresh, a rebuild when the imager changed.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = target.join("debug").join(name);
+    // Always ask cargo: a no-op when fresh, a rebuild when the sources changed.
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "-q", "-p", "gitfs-imager"])
+        .args(["build", "-q", "-p", package, "--bin", name])
         .current_dir(&root)
         .status()
-        .expect("running cargo to build the imager");
-    assert!(st.success(), "building the imager failed: {st}");
-    assert!(bin.is_file(), "no imager at {}", bin.display());
-    *built = Some(bin.clone());
+        .expect("running cargo");
+    assert!(st.success(), "building {name} failed: {st}");
+    assert!(bin.is_file(), "no {name} at {}", bin.display());
+    built.push((name.to_string(), bin.clone()));
     bin
+}
+
+/// The real `imager` binary.
+pub fn imager() -> PathBuf {
+    workspace_bin("gitfs-imager", "imager")
 }
 
 /// `imager make SOURCE IMAGE [extra...]`; panics with imager's message on failure.
@@ -151,4 +157,44 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     v.truncate(len);
     v
+}
+
+/// The protocol's kind for a `git ls-tree` entry.
+pub fn kind_of(e: &GitEntry) -> gitfs_qemu::session::EntryKind {
+    use gitfs_qemu::session::EntryKind;
+    match (e.kind.as_str(), e.mode) {
+        ("tree", _) => EntryKind::Dir,
+        ("commit", _) => EntryKind::Submodule,
+        (_, 0o100755) => EntryKind::Exec,
+        (_, 0o120000) => EntryKind::Symlink,
+        _ => EntryKind::File,
+    }
+}
+
+/// `git init` of an oracle repository holding the tree of plain directory `src`
+/// (`git add -A` + `git write-tree`); returns (oracle repo, tree id).
+pub fn oracle_tree(src: &Path, oracle: &Path) -> (PathBuf, String) {
+    std::fs::create_dir_all(oracle).expect("mkdir oracle");
+    git(oracle, &["init", "-q"]);
+    let wt = format!("--work-tree={}", src.display());
+    git(oracle, &[&wt, "add", "-A"]);
+    let tree = git_text(oracle, &["write-tree"]);
+    (oracle.to_path_buf(), tree)
+}
+
+/// `ls` of directory `dir` equals `git ls-tree -l TREE:dir` (names in byte order).
+pub fn check_listing(s: &mut Session, repo: &Path, tree: &str, dir: &[u8]) {
+    let what = show(dir);
+    let mut want = ls_tree(repo, &format!("{tree}:{what}"), &[]);
+    want.sort_by(|a, b| a.name.cmp(&b.name));
+    let got = s.ls(dir).unwrap_or_else(|e| panic!("ls {what}: {e}"));
+    let got: Vec<_> = got
+        .iter()
+        .map(|r| (r.mode, r.kind, hex(&r.id), r.size, r.name.clone()))
+        .collect();
+    let want: Vec<_> = want
+        .iter()
+        .map(|e| (e.mode, kind_of(e), e.id.clone(), e.size, e.name.clone()))
+        .collect();
+    assert_eq!(got, want, "ls {what}");
 }

@@ -116,12 +116,26 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the chain of causes joined.
-            let msg = format!("{e:#}").replace('\n', " ");
-            let _ = writeln!(std::io::stderr(), "imager: {msg}");
+            let _ = writeln!(std::io::stderr(), "imager: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The chain of causes joined on one line, skipping a cause whose text the message
+/// already holds (library errors often name their source in their own Display).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if !msg.contains(&text) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&text);
+        }
+    }
+    msg
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -46,6 +46,19 @@ test: build-guest
 image SOURCE IMAGE *OPTIONS:
     cargo run -q --release -p gitfs-imager -- make {{SOURCE}} {{IMAGE}} {{OPTIONS}}
 
+# The main job: make an image of this repository, boot it, print its README.md from the unikernel.
+demo: build
+    cargo run -q --release -p gitfs-imager -- make . target/demo.img --force --quiet
+    cargo run -q --release -p gitfs-qemu -- get target/demo.img README.md
+
+# Boot IMAGE and write the exact bytes of PATH to stdout.
+get IMAGE PATH: build
+    cargo run -q --release -p gitfs-qemu -- get {{IMAGE}} {{PATH}}
+
+# Boot IMAGE and list a directory (the root by default) as the unikernel sees it.
+ls IMAGE PATH="": build
+    cargo run -q --release -p gitfs-qemu -- ls {{IMAGE}} {{PATH}} -l
+
 # Boot the unikernel with an optional disk image and attach this terminal (Ctrl-A X quits).
 run *ARGS: build
     cargo run -q --release -p gitfs-qemu -- run {{ARGS}}
@@ -55,6 +68,7 @@ bench: build
     command -v mksquashfs >/dev/null || (sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq squashfs-tools)
     cargo run -q --release -p gitfs-imager --bin imager-bench
     cargo run -q --release -p gitfs-qemu -- boot-time --runs 10
+    cargo run -q --release -p gitfs-qemu -- bench-serve
 
 # Fuzz each parser of the image format for SECONDS (installs cargo-fuzz if missing).
 fuzz SECONDS="20": setup

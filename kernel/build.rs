@@ -11,7 +11,8 @@
 //! 4. set the ELF OS/ABI byte to 255 (standalone) in every archive member.
 //!
 //! Knobs (rebuild on change): `GITFS_HERMIT_FEATURES` (comma-separated kernel
-//! features, default `pci,acpi,fsgsbase`) and `HERMIT_LOG_LEVEL_FILTER` (kernel log
+//! features, default `pci,acpi,fsgsbase`, or `pci,acpi,fsgsbase,tcp,dhcpv4` with the
+//! app's `http` feature) and `HERMIT_LOG_LEVEL_FILTER` (kernel log
 //! level: off, error, warn, info, debug, trace; default `warn`).
 
 use std::collections::BTreeSet;
@@ -24,6 +25,8 @@ const KERNEL_CRATE: &str = "hermit-kernel";
 const KERNEL_VERSION: &str = "0.11.0";
 const TOOLCHAIN: &str = "nightly-2025-03-15";
 const DEFAULT_FEATURES: &str = "pci,acpi,fsgsbase";
+/// With the app's `http` feature: smoltcp + virtio-net, address by DHCP.
+const HTTP_FEATURES: &str = "pci,acpi,fsgsbase,tcp,dhcpv4";
 const DEFAULT_LOG_LEVEL: &str = "warn";
 const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 /// Symbols the application links against besides the `sys_*` calls.
@@ -88,7 +91,12 @@ fn env_var(name: &str) -> Result<String> {
 
 /// Sorted, de-duplicated kernel features (the cache key must not depend on order).
 fn features() -> Result<Vec<String>> {
-    let raw = env::var("GITFS_HERMIT_FEATURES").unwrap_or_else(|_| DEFAULT_FEATURES.into());
+    let default = if env::var_os("CARGO_FEATURE_HTTP").is_some() {
+        HTTP_FEATURES
+    } else {
+        DEFAULT_FEATURES
+    };
+    let raw = env::var("GITFS_HERMIT_FEATURES").unwrap_or_else(|_| default.into());
     let set: BTreeSet<String> = raw
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())

@@ -1,6 +1,7 @@
 //! Plain directory sources against stock git: the tree must be what
 //! `git add -A && git write-tree` makes of a copy of the directory.
 
+mod common;
 mod source_support;
 
 use std::os::unix::ffi::OsStrExt;

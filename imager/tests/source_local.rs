@@ -1,6 +1,7 @@
 //! Local Git sources against stock git: every revision form, bare and file://,
 //! gitlinks, errors, determinism.
 
+mod common;
 mod source_support;
 
 use gitfs_imager::source::{load, SourceError, SourceOptions};

@@ -2,6 +2,7 @@
 //! `git http-backend` behind a small CGI bridge written here (http://). The
 //! fetched snapshot must equal what stock git says of the served repository.
 
+mod common;
 mod source_support;
 
 use std::io::{BufRead, BufReader, Read, Write};

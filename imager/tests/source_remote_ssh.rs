@@ -2,6 +2,7 @@
 //! client key and config generated here). Own test binary: it sets
 //! GIT_SSH_COMMAND for the process. Skips, saying why, without openssh-server.
 
+mod common;
 mod source_support;
 
 use std::net::{TcpListener, TcpStream};

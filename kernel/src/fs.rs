@@ -5,6 +5,7 @@
 //! inflate and hash it once.
 
 use std::fmt;
+use std::sync::Arc;
 
 use gitfs_format::{BlockDevice, Commit, EntryMode, Error, Image, ObjectId, ObjectKind};
 
@@ -153,8 +154,9 @@ pub struct Info {
 pub struct Fs<D: BlockDevice> {
     image: Image<D>,
     tree: Tree,
-    /// The last verified blob and its IDX position.
-    last: Option<(u32, Vec<u8>)>,
+    /// The last verified blob and its IDX position; shared so that HTTP connections
+    /// keep streaming it after another blob replaced it here.
+    last: Option<(u32, Arc<[u8]>)>,
     boot: BootFigures,
 }
 
@@ -223,6 +225,15 @@ impl<D: BlockDevice> Fs<D> {
 
     /// The verified content of a file or symlink node.
     fn blob(&mut self, node: NodeId) -> Result<&[u8], FsError> {
+        self.blob_arc(node)?;
+        match &self.last {
+            Some((_, data)) => Ok(&data[..]),
+            None => Err(FsError::Io),
+        }
+    }
+
+    /// The verified content of a file or symlink node, shared (the cache's handle).
+    fn blob_arc(&mut self, node: NodeId) -> Result<Arc<[u8]>, FsError> {
         let pos = match (self.tree.mode(node), self.tree.object(node)) {
             (EntryMode::Tree, _) => return Err(FsError::IsADirectory),
             (_, ObjRef::Submodule(_)) => return Err(FsError::Submodule),
@@ -237,10 +248,10 @@ impl<D: BlockDevice> Fs<D> {
                     "a file entry is not a blob",
                 )));
             }
-            self.last = Some((pos, obj.data));
+            self.last = Some((pos, Arc::from(obj.data)));
         }
         match &self.last {
-            Some((_, data)) => Ok(data),
+            Some((_, data)) => Ok(Arc::clone(data)),
             None => Err(FsError::Io),
         }
     }
@@ -272,6 +283,13 @@ impl<D: BlockDevice> Fs<D> {
         let (mode, id) = (self.tree.mode(node), self.id_of(node)?);
         let data = self.blob(node)?;
         Ok(File { mode, id, data })
+    }
+
+    /// A whole file, shared: the caller may hold it while other reads go on.
+    pub fn get_shared(&mut self, path: &[u8]) -> Result<(EntryMode, ObjectId, Arc<[u8]>), FsError> {
+        let node = self.resolve(path)?;
+        let (mode, id) = (self.tree.mode(node), self.id_of(node)?);
+        Ok((mode, id, self.blob_arc(node)?))
     }
 
     /// Up to `len` bytes from `offset`: clamped at the end of the file; an offset past

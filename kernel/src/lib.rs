@@ -9,6 +9,8 @@ pub mod fs;
 pub mod heap;
 pub mod server;
 pub mod tree;
+#[cfg(feature = "http")]
+pub mod web;
 
 #[cfg(target_os = "hermit")]
 pub mod hermit;

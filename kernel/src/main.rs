@@ -3,7 +3,8 @@
 //!
 //! App arguments (`-append "... -- ARGS"`): `--diag` serves the diagnostic console
 //! (raw block-device checks, no image parsing); `--no-disk` allows booting without a
-//! disk (diagnostic console only). On the host the first non-flag argument is an image
+//! disk (diagnostic console only); `--http [PORT]` (default 8080, kernel built with the
+//! `http` feature) also serves the tree over HTTP while the console keeps working. On the host the first non-flag argument is an image
 //! file, so the same code serves over stdin/stdout without QEMU.
 
 use std::io::{self, Write};
@@ -50,10 +51,15 @@ fn main() {
     let start = Instant::now();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
+    let http_port = http_port(&args).unwrap_or_else(|e| fail(e));
+    // The first word that is neither a flag nor the value of `--http`.
     let path = args
         .iter()
-        .find(|a| !a.starts_with("--"))
-        .map(String::as_str);
+        .enumerate()
+        .find(|(i, a)| {
+            !a.starts_with("--") && !(*i > 0 && args[i - 1] == "--http" && a.parse::<u16>().is_ok())
+        })
+        .map(|(_, a)| a.as_str());
     let disk = open_disk(path);
 
     if flag("--diag") || flag("--no-disk") {
@@ -88,9 +94,59 @@ fn main() {
         "{}",
         server::ready_line(&fs, boot_ms(start), heap::in_use())
     );
-    match server::serve(&mut fs, io::stdin().lock(), io::stdout().lock()) {
+    if let Some(port) = http_port {
+        serve_http(fs, port);
+    }
+    finish(server::serve(
+        &mut fs,
+        io::stdin().lock(),
+        io::stdout().lock(),
+    ))
+}
+
+fn finish(exit_request: ExitRequest) -> ! {
+    match exit_request {
         ExitRequest::Quit | ExitRequest::EndOfInput => exit(0),
         ExitRequest::InputError => fail("console input failed"),
         ExitRequest::OutputError => fail("console output failed"),
     }
+}
+
+/// `--http [PORT]`: `Some(port)` when given (8080 without a number).
+fn http_port(args: &[String]) -> Result<Option<u16>, String> {
+    let Some(i) = args.iter().position(|a| a == "--http") else {
+        return Ok(None);
+    };
+    match args.get(i + 1) {
+        Some(v) if !v.starts_with("--") && v.bytes().all(|b| b.is_ascii_digit()) => v
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .map(Some)
+            .ok_or_else(|| format!("--http {v}: expected a port from 1 to 65535")),
+        _ => Ok(Some(8080)),
+    }
+}
+
+/// HTTP on its own threads, the console on this one; both lock the tree per request.
+#[cfg(feature = "http")]
+fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16) -> ! {
+    use gitfs_kernel::web;
+    let shared = gitfs_http::Shared::new(web::HttpFs::new(fs));
+    let listener = web::listen(port).unwrap_or_else(|e| fail(format_args!("http: {e}")));
+    println!("gitfs http listening port={port}");
+    if let Err(e) = web::spawn_server(listener, shared.clone()) {
+        fail(format_args!("http: {e}"));
+    }
+    // Unlocked stdout: HTTP error lines are printed from other threads.
+    finish(server::serve_with(
+        io::stdin().lock(),
+        io::stdout(),
+        |line, out| server::handle_line(&mut shared.lock().fs, line, out),
+    ))
+}
+
+#[cfg(not(feature = "http"))]
+fn serve_http<D: BlockDevice>(_fs: Fs<D>, _port: u16) -> ! {
+    fail("--http: this kernel was built without the http feature")
 }

@@ -56,9 +56,18 @@ pub fn ready_line<D: BlockDevice>(fs: &Fs<D>, boot_ms: u64, heap_bytes: u64) -> 
 /// Bad requests and failed operations are answered and the loop goes on.
 pub fn serve<D: BlockDevice, R: BufRead, W: Write>(
     fs: &mut Fs<D>,
-    mut input: R,
-    mut output: W,
+    input: R,
+    output: W,
 ) -> ExitRequest {
+    serve_with(input, output, |line, out| handle_line(fs, line, out))
+}
+
+/// [`serve`] with each line answered by `answer` (`Ok(true)` for `quit`): lets a caller
+/// lock a shared [`Fs`] per request, so other users (HTTP) run between requests.
+pub fn serve_with<R: BufRead, W: Write, F>(mut input: R, mut output: W, mut answer: F) -> ExitRequest
+where
+    F: FnMut(&[u8], &mut W) -> io::Result<bool>,
+{
     let mut line = Vec::with_capacity(256);
     loop {
         let result = match read_line(&mut input, &mut line) {
@@ -70,7 +79,7 @@ pub fn serve<D: BlockDevice, R: BufRead, W: Write>(
                 let msg = ParseError::TooLong(n).to_string();
                 reply_error(&mut output, face, ErrorCode::TooLong, &msg).map(|()| false)
             }
-            Ok(LineRead::Line) => handle(fs, &line, &mut output),
+            Ok(LineRead::Line) => answer(&line, &mut output),
         };
         match result.and_then(|quit| output.flush().map(|()| quit)) {
             Ok(true) => return ExitRequest::Quit,
@@ -124,8 +133,8 @@ fn read_line<R: BufRead>(input: &mut R, line: &mut Vec<u8>) -> io::Result<LineRe
     }
 }
 
-/// Answers one line; `Ok(true)` for `quit`.
-fn handle<D: BlockDevice, W: Write>(fs: &mut Fs<D>, line: &[u8], out: &mut W) -> io::Result<bool> {
+/// Answers one request line; `Ok(true)` for `quit`.
+pub fn handle_line<D: BlockDevice, W: Write>(fs: &mut Fs<D>, line: &[u8], out: &mut W) -> io::Result<bool> {
     let Some((face, parsed)) = parse_line(line) else {
         return Ok(false);
     };

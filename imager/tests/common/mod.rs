@@ -34,7 +34,10 @@ pub fn git_cmd(dir: &Path) -> Command {
         .env("GIT_COMMITTER_NAME", "Test Committer")
         .env("GIT_COMMITTER_EMAIL", "committer@example.org")
         .env("GIT_AUTHOR_DATE", "1700000000 +0000")
-        .env("GIT_COMMITTER_DATE", "1700000000 +0000");
+        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(std::process::Stdio::null());
     c
 }
 

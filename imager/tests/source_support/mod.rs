@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use gitfs_format::{object_id, ObjectKind};
 use gitfs_imager::source::Snapshot;
@@ -24,22 +24,7 @@ where
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn git_cmd(dir: &Path) -> Command {
-    let mut c = Command::new("git");
-    c.current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test Author")
-        .env("GIT_AUTHOR_EMAIL", "author@example.com")
-        .env("GIT_COMMITTER_NAME", "Test Committer")
-        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
-        .env("GIT_AUTHOR_DATE", "1700000000 +0100")
-        .env("GIT_COMMITTER_DATE", "1700000000 +0100")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .stdin(Stdio::null());
-    c
-}
+pub use super::common::git_cmd;
 
 pub fn rev_parse(dir: &Path, rev: &str) -> String {
     git(dir, ["rev-parse", "--verify", rev]).trim().to_string()

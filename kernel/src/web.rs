@@ -1,0 +1,217 @@
+//! HTTP serving of the image (feature `http`): the `gitfs_http::Content` adapter over
+//! [`Fs`], the listener (a small backlog, see the network notes) and a thread per
+//! connection. The console keeps serving on the main thread through the same lock.
+
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use gitfs_format::{BlockDevice, Commit, EntryMode, ObjectKind};
+use gitfs_http::{Content, ContentError, DirEntry, Kind, Limits, Node, Shared};
+
+use crate::fs::{Fs, FsError};
+
+/// Pending connections the guest's TCP stack keeps (each costs 128 KiB of buffers).
+pub const BACKLOG: i32 = 8;
+/// Connections served at once; more are closed at accept (bounded memory).
+pub const MAX_CONNECTIONS: usize = 64;
+/// A client silent for this long is dropped.
+const IDLE: Duration = Duration::from_secs(30);
+/// How long the last answer may take to drain after our FIN.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// The image as HTTP content. Console users reach the [`Fs`] through `fs`.
+pub struct HttpFs<D: BlockDevice> {
+    pub fs: Fs<D>,
+    time: u64,
+}
+
+impl<D: BlockDevice> HttpFs<D> {
+    /// Reads the commit time once (every `Last-Modified`); 0 when it cannot be read.
+    pub fn new(mut fs: Fs<D>) -> Self {
+        let commit = fs.image().header().commit;
+        let time = fs
+            .image_mut()
+            .read_verified(&commit)
+            .ok()
+            .filter(|o| o.kind == ObjectKind::Commit)
+            .and_then(|o| Commit::parse(&o.data).ok())
+            .and_then(|c| gitfs_http::signature_time(&c.committer))
+            .unwrap_or(0);
+        HttpFs { fs, time }
+    }
+}
+
+fn kind(m: EntryMode) -> Kind {
+    match m {
+        EntryMode::File => Kind::File,
+        EntryMode::Executable => Kind::Exec,
+        EntryMode::Symlink => Kind::Symlink,
+        EntryMode::Tree => Kind::Dir,
+        EntryMode::Submodule => Kind::Submodule,
+    }
+}
+
+fn err(e: FsError) -> ContentError {
+    match e {
+        FsError::Corrupt(e) => ContentError::Corrupt(e.to_string()),
+        FsError::Io => ContentError::Io("disk read failed".into()),
+        // Paths come normalised from the server: anything else is simply not there.
+        _ => ContentError::NotFound,
+    }
+}
+
+impl<D: BlockDevice> Content for HttpFs<D> {
+    fn stat(&mut self, path: &[u8]) -> Result<Node, ContentError> {
+        let s = self.fs.stat(path).map_err(err)?;
+        Ok(Node {
+            kind: kind(s.mode),
+            size: s.size.unwrap_or(0),
+            id: s.id.0,
+        })
+    }
+
+    fn list(&mut self, path: &[u8]) -> Result<Vec<DirEntry>, ContentError> {
+        let entries = self.fs.list(path).map_err(err)?;
+        Ok(entries
+            .into_iter()
+            .map(|s| DirEntry {
+                name: s.name.to_vec(),
+                kind: kind(s.mode),
+                size: s.size.unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn read(&mut self, path: &[u8], offset: u64, max: usize) -> Result<&[u8], ContentError> {
+        Ok(self.fs.range(path, offset, max as u64).map_err(err)?.data)
+    }
+
+    fn blob(&mut self, path: &[u8]) -> Option<Result<Arc<[u8]>, ContentError>> {
+        Some(self.fs.get_shared(path).map(|(_, _, b)| b).map_err(err))
+    }
+
+    fn last_modified(&self) -> u64 {
+        self.time
+    }
+
+    fn log(&mut self, line: &str) {
+        // Printed under the tree's lock, which the console also holds while it answers:
+        // the line never lands inside a console response.
+        println!("gitfs http error: {line}");
+    }
+}
+
+/// A TCP listener on all guest addresses with a small backlog. std's `bind` asks for
+/// 128, which makes Hermit 0.11 pre-allocate 128 sockets and poll them all.
+#[cfg(target_os = "hermit")]
+pub fn listen(port: u16) -> io::Result<TcpListener> {
+    use std::os::fd::FromRawFd;
+
+    #[repr(C)]
+    struct SockaddrIn {
+        len: u8,
+        family: u8,
+        port: u16,
+        addr: u32,
+        zero: [u8; 8],
+    }
+    extern "C" {
+        fn sys_socket(domain: i32, ty: i32, protocol: i32) -> i32;
+        fn sys_bind(fd: i32, name: *const SockaddrIn, len: u32) -> i32;
+        fn sys_listen(fd: i32, backlog: i32) -> i32;
+        fn sys_close(fd: i32) -> i32;
+    }
+    const AF_INET: u8 = 3;
+    const SOCK_STREAM: i32 = 1;
+    let check = |rc: i32, what: &str| {
+        if rc < 0 {
+            Err(io::Error::other(format!("{what} failed: errno {}", -rc)))
+        } else {
+            Ok(rc)
+        }
+    };
+    // SAFETY: plain system calls; the address outlives the call.
+    unsafe {
+        // Protocol 0: the kernel refuses 6 (TCP) with EINVAL.
+        let fd = check(sys_socket(AF_INET.into(), SOCK_STREAM, 0), "socket")?;
+        let addr = SockaddrIn {
+            len: core::mem::size_of::<SockaddrIn>() as u8,
+            family: AF_INET,
+            port: port.to_be(),
+            addr: 0,
+            zero: [0; 8],
+        };
+        let len = core::mem::size_of::<SockaddrIn>() as u32;
+        let bound = check(sys_bind(fd, &addr, len), "bind")
+            .and_then(|_| check(sys_listen(fd, BACKLOG), "listen"));
+        if let Err(e) = bound {
+            sys_close(fd);
+            return Err(e);
+        }
+        Ok(TcpListener::from_raw_fd(fd))
+    }
+}
+
+/// On the host (tests, serving an image file without QEMU): loopback only.
+#[cfg(not(target_os = "hermit"))]
+pub fn listen(port: u16) -> io::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port))
+}
+
+/// Accepts connections on a thread of its own, each served on a new thread.
+pub fn spawn_server<C>(listener: TcpListener, content: Shared<C>) -> io::Result<()>
+where
+    C: Content + Send + 'static,
+{
+    let active = Arc::new(AtomicUsize::new(0));
+    thread::Builder::new()
+        .name("http-accept".into())
+        .spawn(move || accept_loop(listener, content, active))?;
+    Ok(())
+}
+
+fn accept_loop<C: Content + Send + 'static>(
+    listener: TcpListener,
+    content: Shared<C>,
+    active: Arc<AtomicUsize>,
+) {
+    let limits = Limits::default();
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else {
+            // A failed accept (peer gone before we took it) ends nothing else.
+            continue;
+        };
+        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::SeqCst);
+            continue; // dropped: the client sees the connection close
+        }
+        let mut content = content.clone();
+        let counter = Arc::clone(&active);
+        let spawned = thread::Builder::new()
+            .name("http-conn".into())
+            .spawn(move || {
+                serve_connection(stream, &mut content, &limits);
+                counter.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn serve_connection<C: Content>(mut stream: TcpStream, content: &mut C, limits: &Limits) {
+    let _ = stream.set_read_timeout(Some(IDLE));
+    let _ = stream.set_write_timeout(Some(IDLE));
+    let _ = stream.set_nodelay(true);
+    // Errors (timeouts, resets) only end this connection.
+    if gitfs_http::handle_connection(&mut stream, content, limits).is_ok() {
+        gitfs_http::close_gracefully(&mut stream, LINGER);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -37,7 +37,10 @@ build-guest: setup
 # Everything: format and lint checks, host tests, kernel logic tests, end-to-end tests under QEMU.
 test: build-guest
     cargo fmt --all --check
+    cargo fmt --manifest-path kernel/Cargo.toml --check
+    cargo fmt --manifest-path loader/Cargo.toml --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --locked --manifest-path kernel/Cargo.toml --target x86_64-unknown-linux-gnu --lib --tests --examples -- -D warnings
     cargo test --workspace
     # The kernel's logic on the host (its .cargo/config.toml targets Hermit: run from here).
     cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --lib --target x86_64-unknown-linux-gnu

@@ -9,19 +9,7 @@ use std::time::Instant;
 use gitfs_console::{encode_request, Decoder, Request, Response};
 use gitfs_kernel::fs::Fs;
 use gitfs_kernel::server::serve;
-use gitfs_kernel::tree::testimage::{Entry, Repo};
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use gitfs_kernel::tree::testimage::{noise, Entry, Repo};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::fs::Fs;
-use crate::tree::testimage::{Entry, Repo};
+use crate::tree::testimage::{noise, Entry, Repo};
 use gitfs_console::{encode_request, parse_info, parse_records, Decoder, Response};
 use gitfs_format::{object_id, ObjectKind};
 
@@ -69,18 +69,6 @@ fn ok_payload(resp: Response) -> (Vec<String>, Vec<u8>) {
 fn err_code(resp: Response) -> ErrorCode {
     resp.error_code()
         .unwrap_or_else(|| panic!("expected an error, got {resp:?}"))
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Names with every awkward byte; binary data; deltas; all entry kinds.

@@ -223,3 +223,16 @@ impl Drop for Repo {
         }
     }
 }
+
+/// Deterministic pseudo-random bytes (xorshift64) for test file contents.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

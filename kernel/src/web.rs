@@ -125,7 +125,9 @@ pub fn listen(port: u16) -> io::Result<TcpListener> {
         fn sys_listen(fd: i32, backlog: i32) -> i32;
         fn sys_close(fd: i32) -> i32;
     }
-    const AF_INET: u8 = 3;
+    // The family std's hermit-abi 0.5.0 knows (the kernel's AF_INET_OLD): accepted
+    // peers carry the listener's family, and std refuses any other with EINVAL.
+    const AF_INET: u8 = 0;
     const SOCK_STREAM: i32 = 1;
     let check = |rc: i32, what: &str| {
         if rc < 0 {
@@ -208,8 +210,9 @@ fn serve_connection<C: Content>(mut stream: TcpStream, content: &mut C, limits: 
     let _ = stream.set_write_timeout(Some(IDLE));
     let _ = stream.set_nodelay(true);
     // Errors (timeouts, resets) only end this connection.
-    if gitfs_http::handle_connection(&mut stream, content, limits).is_ok() {
-        gitfs_http::close_gracefully(&mut stream, LINGER);
+    match gitfs_http::handle_connection(&mut stream, content, limits) {
+        Ok(_) => gitfs_http::close_gracefully(&mut stream, LINGER),
+        Err(_) => {}
     }
 }
 

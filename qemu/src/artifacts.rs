@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 
 pub const LOADER_ENV: &str = "GITFS_LOADER";
 pub const KERNEL_ENV: &str = "GITFS_KERNEL";
+/// Overrides the kernel built with the `http` feature (networking).
+pub const KERNEL_HTTP_ENV: &str = "GITFS_KERNEL_HTTP";
 /// The repository root; defaults to the one this crate was built in.
 pub const ROOT_ENV: &str = "GITFS_ROOT";
 
@@ -29,6 +31,8 @@ struct Component {
     output: &'static str,
     /// Paths (relative to the repository root) whose changes call for a rebuild.
     sources: &'static [&'static str],
+    /// Extra `cargo build --release` arguments (no effect with a build.sh).
+    cargo_args: &'static [&'static str],
 }
 
 const LOADER: Component = Component {
@@ -37,6 +41,7 @@ const LOADER: Component = Component {
     dir: "loader",
     output: "loader/target/gitfs-loader.elf32",
     sources: &["loader"],
+    cargo_args: &[],
 };
 
 const KERNEL: Component = Component {
@@ -45,6 +50,18 @@ const KERNEL: Component = Component {
     dir: "kernel",
     output: "kernel/target/x86_64-unknown-hermit/release/gitfs-kernel",
     sources: &["kernel", "format/src", "format/Cargo.toml"],
+    cargo_args: &[],
+};
+
+/// The kernel with networking and the HTTP server, in a target directory of its own so
+/// that it never replaces the console-only build.
+const KERNEL_HTTP: Component = Component {
+    what: "kernel (http)",
+    env: KERNEL_HTTP_ENV,
+    dir: "kernel",
+    output: "kernel/target/http/x86_64-unknown-hermit/release/gitfs-kernel",
+    sources: &["kernel", "format/src", "format/Cargo.toml", "http/src", "http/Cargo.toml"],
+    cargo_args: &["--locked", "--features", "http", "--target-dir", "target/http"],
 };
 
 pub fn repo_root() -> PathBuf {
@@ -101,6 +118,36 @@ impl Artifacts {
         *done = Some(a.clone());
         Ok(a)
     }
+
+    /// As [`Artifacts::find_or_build`], with the kernel built with the `http` feature.
+    pub fn find_or_build_http(root: &Path) -> Result<Artifacts> {
+        static DONE: Mutex<Option<PathBuf>> = Mutex::new(None);
+        let mut a = Artifacts::find_or_build(root)?;
+        let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = done.as_ref() {
+            a.kernel = k.clone();
+            return Ok(a);
+        }
+        let kernel = match std::env::var_os(KERNEL_HTTP.env) {
+            Some(k) => PathBuf::from(k),
+            None => {
+                let _lock =
+                    FileLock::acquire(&root.join("target").join("gitfs-qemu-build.lock"));
+                ensure_built(root, &KERNEL_HTTP)?;
+                root.join(KERNEL_HTTP.output)
+            }
+        };
+        if !kernel.is_file() {
+            return Err(Error::ArtifactMissing {
+                what: KERNEL_HTTP.what,
+                path: kernel,
+                env: KERNEL_HTTP.env,
+            });
+        }
+        *done = Some(kernel.clone());
+        a.kernel = kernel;
+        Ok(a)
+    }
 }
 
 fn ensure_built(root: &Path, c: &Component) -> Result<()> {
@@ -127,7 +174,7 @@ fn ensure_built(root: &Path, c: &Component) -> Result<()> {
         Command::new(dir.join("build.sh"))
     } else {
         let mut cmd = Command::new("cargo");
-        cmd.args(["build", "--release"]);
+        cmd.args(["build", "--release"]).args(c.cargo_args);
         cmd
     };
     cmd.current_dir(&dir);

@@ -37,7 +37,12 @@ pub struct QemuArgs {
     /// Attached read-only as a virtio-blk disk.
     pub disk: Option<PathBuf>,
     pub serial: Serial,
+    /// Host port on 127.0.0.1 forwarded to the guest's HTTP port (8080) over virtio-net.
+    pub http_port: Option<u16>,
 }
+
+/// The guest port the app's `--http` listens on by default.
+pub const GUEST_HTTP_PORT: u16 = 8080;
 
 impl QemuArgs {
     /// The `-append` string: `KERNEL_ARGS -- APP_ARGS`, each word shell-quoted because
@@ -129,6 +134,20 @@ impl QemuArgs {
             a.push("-device".into());
             a.push("virtio-blk-pci,drive=disk0".into());
         }
+        if let Some(port) = self.http_port {
+            // restrict=on: the guest reaches nothing but this forward, bound to loopback.
+            // No host_mtu: Hermit 0.11's virtio-net panics on full-size frames with it.
+            a.push("-netdev".into());
+            a.push(
+                format!(
+                    "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:{GUEST_HTTP_PORT}"
+                )
+                .into(),
+            );
+            a.push("-device".into());
+            // The kernel rejects the transitional (legacy) device.
+            a.push("virtio-net-pci,netdev=n0,disable-legacy=on".into());
+        }
         a.push("-kernel".into());
         a.push(self.loader.clone().into());
         a.push("-initrd".into());
@@ -198,6 +217,7 @@ mod tests {
             app_args: vec![],
             disk: None,
             serial: Serial::Stdio,
+            http_port: None,
         }
     }
 
@@ -248,6 +268,18 @@ mod tests {
             argv.last().map(String::as_str),
             Some(r"-freq 2596 -ip 10.0.5.3 -- cat 'it'\''s here'")
         );
+    }
+
+    #[test]
+    fn http_forward_on_loopback_only() {
+        let mut a = base();
+        assert!(!joined(&a).contains("-netdev"));
+        a.http_port = Some(18080);
+        assert!(joined(&a).contains(
+            "-no-reboot -netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:18080-:8080 \
+             -device virtio-net-pci,netdev=n0,disable-legacy=on -kernel"
+        ));
+        assert!(!joined(&a).contains("host_mtu"));
     }
 
     #[test]

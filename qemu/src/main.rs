@@ -11,6 +11,7 @@ use gitfs_qemu::{
     artifacts, run_interactive, AccelMode, Artifacts, Error, Exit, Freq, Session, Vm, VmConfig,
 };
 
+mod http_cmd;
 mod serve_bench;
 
 /// Boot the gitfs Hermit unikernel (our loader + the kernel app) under QEMU.
@@ -91,6 +92,25 @@ enum Cmd {
     BenchServe {
         #[command(flatten)]
         opts: serve_bench::Opts,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
+    /// Serve IMAGE over HTTP on 127.0.0.1 (kernel built with the `http` feature, QEMU
+    /// user networking restricted to the one forward); prints the URL; Ctrl-C stops.
+    Serve {
+        image: PathBuf,
+        /// Host port on 127.0.0.1 (0: a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
+    /// Benchmark the HTTP server: 16 MiB downloads, small-file requests per second and
+    /// latency, kept-alive and new connections, 1 and 8 clients.
+    BenchHttp {
+        /// Small-file requests per row.
+        #[arg(long, default_value_t = 400)]
+        requests: usize,
         #[command(flatten)]
         boot: BootOpts,
     },
@@ -304,6 +324,8 @@ fn real_main() -> Result<ExitCode> {
             serve_bench::run(&opts, &boot.config(None, &[])?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Serve { image, port, boot } => http_cmd::serve(&boot, &image, port),
+        Cmd::BenchHttp { requests, boot } => http_cmd::bench(&boot, requests),
         Cmd::Command { vm, app_args } => {
             let config = vm.config(&app_args)?;
             let accel = config.resolve_accel()?;

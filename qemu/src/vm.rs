@@ -84,6 +84,8 @@ pub struct VmConfig {
     pub kernel_args: Vec<String>,
     pub app_args: Vec<String>,
     pub disk: Option<PathBuf>,
+    /// Forward 127.0.0.1:PORT to the guest's HTTP port (needs the http kernel build).
+    pub http_port: Option<u16>,
     pub boot_timeout: Duration,
     pub request_timeout: Duration,
     pub stop_timeout: Duration,
@@ -102,6 +104,7 @@ impl Default for VmConfig {
             kernel_args: Vec::new(),
             app_args: Vec::new(),
             disk: None,
+            http_port: None,
             // TCG boots in well under a second, but the machine is shared and loaded.
             boot_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
@@ -133,6 +136,7 @@ impl VmConfig {
             app_args: self.app_args.clone(),
             disk: self.disk.clone(),
             serial,
+            http_port: self.http_port,
         };
         args.validate()?;
         if let Some(d) = &args.disk {

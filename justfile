@@ -31,7 +31,7 @@ build: build-guest
 
 # Build only the guest side: the loader and the Hermit kernel application.
 build-guest: setup
-    cd loader && ./build.sh
+    cd loader && ./build.sh >&2
     cd kernel && cargo build --release
 
 # Everything: format and lint checks, host tests, kernel logic tests, end-to-end tests under QEMU.

@@ -15,11 +15,14 @@ use gitfs_http::{Content, ContentError, DirEntry, Kind, Limits, Node, Shared};
 use crate::fs::{Fs, FsError};
 
 /// Pending connections the guest's TCP stack keeps (each costs 128 KiB of buffers).
-pub const BACKLOG: i32 = 8;
+pub const BACKLOG: i32 = 16;
 /// Connections served at once; more are closed at accept (bounded memory).
 pub const MAX_CONNECTIONS: usize = 64;
 /// A client silent for this long is dropped.
 const IDLE: Duration = Duration::from_secs(30);
+/// A write blocked this long drops the client. Longer than `IDLE`: with many large
+/// downloads on one emulated core a connection may wait its turn for a while.
+const SEND_STALL: Duration = Duration::from_secs(120);
 /// How long the last answer may take to drain after our FIN.
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -207,7 +210,7 @@ fn accept_loop<C: Content + Send + 'static>(
 
 fn serve_connection<C: Content>(mut stream: TcpStream, content: &mut C, limits: &Limits) {
     let _ = stream.set_read_timeout(Some(IDLE));
-    let _ = stream.set_write_timeout(Some(IDLE));
+    let _ = stream.set_write_timeout(Some(SEND_STALL));
     let _ = stream.set_nodelay(true);
     // Errors (timeouts, resets) only end this connection.
     match gitfs_http::handle_connection(&mut stream, content, limits) {

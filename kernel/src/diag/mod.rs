@@ -7,6 +7,9 @@ use gitfs_format::BlockDevice;
 
 use self::request::{self as protocol, Request, HELP};
 
+pub use self::bench::{Com2Mode, Pattern, RawPort};
+
+mod bench;
 mod request;
 
 /// Size of the reads behind `blkread` (one device request each on a virtio disk).
@@ -40,6 +43,32 @@ pub struct Service<D> {
     disk: Option<D>,
     /// Why there is no disk, for the error answers.
     no_disk: String,
+    /// The second serial port, opened on first use.
+    com2: Option<Box<dyn RawPort>>,
+}
+
+/// COM2 in the guest: probed and initialised by the first `com2bench`.
+#[cfg(target_os = "hermit")]
+fn open_com2() -> Result<Box<dyn RawPort>, String> {
+    use crate::hermit::com2::Com2;
+
+    struct Port(Com2);
+    impl RawPort for Port {
+        fn write(&mut self, data: &[u8], mode: Com2Mode) {
+            match mode {
+                Com2Mode::Polled => self.0.write_polled(data),
+                Com2Mode::Fifo => self.0.write_fifo(data),
+            }
+        }
+    }
+    Com2::open()
+        .map(|c| Box::new(Port(c)) as Box<dyn RawPort>)
+        .map_err(|e| format!("com2: {e}"))
+}
+
+#[cfg(not(target_os = "hermit"))]
+fn open_com2() -> Result<Box<dyn RawPort>, String> {
+    Err("com2: no second serial port outside the unikernel".into())
 }
 
 impl<D: BlockDevice> Service<D> {
@@ -47,7 +76,14 @@ impl<D: BlockDevice> Service<D> {
         Self {
             disk,
             no_disk: no_disk_reason.to_string(),
+            com2: None,
         }
+    }
+
+    /// Uses `port` for `com2bench` instead of the guest's COM2 (tests).
+    pub fn with_raw_port(mut self, port: Box<dyn RawPort>) -> Self {
+        self.com2 = Some(port);
+        self
     }
 
     /// Answers requests from `input` until `quit`, `fail` or end of input (status 0).
@@ -66,6 +102,17 @@ impl<D: BlockDevice> Service<D> {
     pub fn handle(&mut self, line: &str, out: &mut impl Write) -> io::Result<Flow> {
         let flow = match protocol::parse(line) {
             Ok(None) => return Ok(Flow::Continue),
+            // Benchmarks that stream their own output before the summary line.
+            Ok(Some(Request::EscBench { bytes })) => {
+                let line = bench::escaped(bytes, out)?;
+                writeln!(out, "{line}")?;
+                Flow::Continue
+            }
+            Ok(Some(Request::HexBench { bytes })) => {
+                let line = bench::hex(bytes, out)?;
+                writeln!(out, "{line}")?;
+                Flow::Continue
+            }
             Ok(Some(req)) => match self.answer(req) {
                 Ok((text, flow)) => {
                     writeln!(out, "{text}")?;
@@ -108,6 +155,17 @@ impl<D: BlockDevice> Service<D> {
             }
             Request::BlkBench { mib, req_kib } => {
                 self.bench(mib, req_kib).map(|s| (s, Flow::Continue))
+            }
+            Request::Com2Bench { bytes, mode } => {
+                if self.com2.is_none() {
+                    self.com2 = Some(open_com2()?);
+                }
+                let port = self.com2.as_deref_mut().ok_or("com2: not open")?;
+                go(bench::com2(bytes, mode, port))
+            }
+            // Answered in `handle`: they write their payload before the summary.
+            Request::EscBench { .. } | Request::HexBench { .. } => {
+                Err("internal: streamed request reached answer".into())
             }
         }
     }
@@ -250,6 +308,55 @@ mod tests {
             lines[0]
         );
         assert!(lines[1].starts_with("error: REQ_KIB"));
+    }
+
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl RawPort for Shared {
+        fn write(&mut self, data: &[u8], _mode: Com2Mode) {
+            self.0.borrow_mut().extend_from_slice(data);
+        }
+    }
+
+    #[test]
+    fn benches_through_the_service() {
+        let (_, out) = run(
+            None,
+            "com2bench 4
+hexbench 3
+ping
+",
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("error: com2: no second serial port"));
+        assert_eq!(lines[1], "hexbench 3");
+        let mut want = [0u8; 3];
+        Pattern::new().fill(&mut want);
+        assert_eq!(lines[2], protocol::hex(&want));
+        assert!(
+            lines[3].starts_with("hexbench bytes=3 wire="),
+            "{}",
+            lines[3]
+        );
+        assert_eq!(lines[4], "pong");
+
+        let sink = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut svc =
+            Service::<Vec<u8>>::new(None, "x").with_raw_port(Box::new(Shared(sink.clone())));
+        let mut out = Vec::new();
+        svc.run(
+            &b"com2bench 3 poll
+escbench 2
+"[..],
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(*sink.borrow(), want);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("com2bench bytes=3 wire=3 "), "{text}");
+        assert!(text.contains("mode=poll crc="));
+        assert!(text.contains("\n=OK 2 escbench\n"));
+        assert!(text.contains("\nescbench bytes=2 wire="));
     }
 
     #[test]

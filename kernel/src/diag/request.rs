@@ -8,6 +8,11 @@
 //! - `blkread OFFSET LEN` -> `blkread offset=O len=L sha1=HEX` (SHA-1 of the bytes read)
 //! - `blkhex OFFSET LEN` -> `blkhex offset=O len=L hex=HEX` (LEN <= 4096)
 //! - `blkbench MIB [REQ_KIB]` -> `blkbench bytes=N req=R secs=S mib_s=T`
+//! - `escbench BYTES` -> a framed `=OK BYTES escbench` response (escaped, as `@get`),
+//!   then `escbench bytes=N wire=W secs=S mb_s=R`
+//! - `hexbench BYTES` -> `hexbench BYTES`, lines of hex, then `hexbench bytes=N ...`
+//! - `com2bench BYTES [poll|fifo]` -> the raw bytes on COM2, then on stdout
+//!   `com2bench bytes=N wire=N secs=S mb_s=R mode=M crc=HEX` (see `bench.rs`)
 //! - `quit` -> `bye`, then the application exits with status 0
 //! - `fail` -> `failing on request`, then the application exits with status 1
 //!
@@ -15,6 +20,8 @@
 //! the serial console turns CR into LF, so `\r\n` from a host arrives as two newlines.
 
 use core::fmt;
+
+use super::bench::{Com2Mode, MAX_BYTES};
 
 /// Largest `blkhex` length: a response line stays below 8 KiB.
 pub const MAX_HEX_LEN: u64 = 4096;
@@ -29,6 +36,9 @@ pub enum Request {
     BlkRead { offset: u64, len: u64 },
     BlkHex { offset: u64, len: u64 },
     BlkBench { mib: u64, req_kib: u64 },
+    EscBench { bytes: u64 },
+    HexBench { bytes: u64 },
+    Com2Bench { bytes: u64, mode: Com2Mode },
     Quit,
     Fail,
 }
@@ -40,6 +50,7 @@ pub enum ParseError {
     MissingArgument(&'static str),
     ExtraArgument(String),
     BadNumber(String),
+    BadMode(String),
     TooLong { len: u64, max: u64 },
 }
 
@@ -50,6 +61,7 @@ impl fmt::Display for ParseError {
             ParseError::MissingArgument(a) => write!(f, "missing argument {a}"),
             ParseError::ExtraArgument(a) => write!(f, "unexpected argument {a:?}"),
             ParseError::BadNumber(n) => write!(f, "not a number: {n:?}"),
+            ParseError::BadMode(m) => write!(f, "mode {m:?}: expected poll or fifo"),
             ParseError::TooLong { len, max } => write!(f, "length {len} is above the limit {max}"),
         }
     }
@@ -59,7 +71,8 @@ impl std::error::Error for ParseError {}
 
 /// One-line summary of every request, the answer to `help`.
 pub const HELP: &str = "commands: ping | echo TEXT | help | blkinfo | blkread OFFSET LEN | \
-                        blkhex OFFSET LEN | blkbench MIB [REQ_KIB] | quit | fail";
+                        blkhex OFFSET LEN | blkbench MIB [REQ_KIB] | escbench BYTES | hexbench BYTES | \
+                        com2bench BYTES [poll|fifo] | quit | fail";
 
 /// Parses one line; `Ok(None)` for a blank line.
 pub fn parse(line: &str) -> Result<Option<Request>, ParseError> {
@@ -100,6 +113,21 @@ pub fn parse(line: &str) -> Result<Option<Request>, ParseError> {
             };
             Request::BlkBench { mib, req_kib }
         }
+        "escbench" => Request::EscBench {
+            bytes: bench_size(args.next())?,
+        },
+        "hexbench" => Request::HexBench {
+            bytes: bench_size(args.next())?,
+        },
+        "com2bench" => {
+            let bytes = bench_size(args.next())?;
+            let mode = match args.next() {
+                None | Some("fifo") => Com2Mode::Fifo,
+                Some("poll") => Com2Mode::Polled,
+                Some(other) => return Err(ParseError::BadMode(other.to_string())),
+            };
+            Request::Com2Bench { bytes, mode }
+        }
         "quit" => Request::Quit,
         "fail" => Request::Fail,
         other => return Err(ParseError::Unknown(other.to_string())),
@@ -117,6 +145,17 @@ fn number(arg: Option<&str>, name: &'static str) -> Result<u64, ParseError> {
         None => arg.parse(),
     };
     parsed.map_err(|_| ParseError::BadNumber(arg.to_string()))
+}
+
+fn bench_size(arg: Option<&str>) -> Result<u64, ParseError> {
+    let bytes = number(arg, "BYTES")?;
+    if bytes > MAX_BYTES {
+        return Err(ParseError::TooLong {
+            len: bytes,
+            max: MAX_BYTES,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Lower-case hex of `bytes`.
@@ -193,6 +232,41 @@ mod tests {
                 req_kib: 256
             }))
         );
+    }
+
+    #[test]
+    fn bench_requests() {
+        assert_eq!(
+            parse("escbench 0x400000"),
+            Ok(Some(Request::EscBench { bytes: 4 << 20 }))
+        );
+        assert_eq!(
+            parse("hexbench 10"),
+            Ok(Some(Request::HexBench { bytes: 10 }))
+        );
+        assert_eq!(
+            parse("com2bench 5"),
+            Ok(Some(Request::Com2Bench {
+                bytes: 5,
+                mode: Com2Mode::Fifo
+            }))
+        );
+        assert_eq!(
+            parse("com2bench 5 poll"),
+            Ok(Some(Request::Com2Bench {
+                bytes: 5,
+                mode: Com2Mode::Polled
+            }))
+        );
+        assert_eq!(
+            parse("com2bench 5 fast"),
+            Err(ParseError::BadMode("fast".into()))
+        );
+        assert_eq!(parse("escbench"), Err(ParseError::MissingArgument("BYTES")));
+        assert!(matches!(
+            parse("hexbench 1073741825"),
+            Err(ParseError::TooLong { .. })
+        ));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod blk;
 mod clock;
+pub mod com2;
 mod hal;
 mod paging;
 mod pci;

@@ -72,6 +72,7 @@ bench: build
     cargo run -q --release -p gitfs-imager --bin imager-bench
     cargo run -q --release -p gitfs-qemu -- boot-time --runs 10
     cargo run -q --release -p gitfs-qemu -- bench-serve
+    cargo run -q --release -p gitfs-qemu --bin console-bench -- --bytes 4194304 --rounds 3
 
 # Fuzz each parser of the image format for SECONDS (installs cargo-fuzz if missing).
 fuzz SECONDS="20": setup

@@ -64,7 +64,11 @@ pub fn serve<D: BlockDevice, R: BufRead, W: Write>(
 
 /// [`serve`] with each line answered by `answer` (`Ok(true)` for `quit`): lets a caller
 /// lock a shared [`Fs`] per request, so other users (HTTP) run between requests.
-pub fn serve_with<R: BufRead, W: Write, F>(mut input: R, mut output: W, mut answer: F) -> ExitRequest
+pub fn serve_with<R: BufRead, W: Write, F>(
+    mut input: R,
+    mut output: W,
+    mut answer: F,
+) -> ExitRequest
 where
     F: FnMut(&[u8], &mut W) -> io::Result<bool>,
 {
@@ -134,7 +138,11 @@ fn read_line<R: BufRead>(input: &mut R, line: &mut Vec<u8>) -> io::Result<LineRe
 }
 
 /// Answers one request line; `Ok(true)` for `quit`.
-pub fn handle_line<D: BlockDevice, W: Write>(fs: &mut Fs<D>, line: &[u8], out: &mut W) -> io::Result<bool> {
+pub fn handle_line<D: BlockDevice, W: Write>(
+    fs: &mut Fs<D>,
+    line: &[u8],
+    out: &mut W,
+) -> io::Result<bool> {
     let Some((face, parsed)) = parse_line(line) else {
         return Ok(false);
     };

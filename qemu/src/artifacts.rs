@@ -60,8 +60,20 @@ const KERNEL_HTTP: Component = Component {
     env: KERNEL_HTTP_ENV,
     dir: "kernel",
     output: "kernel/target/http/x86_64-unknown-hermit/release/gitfs-kernel",
-    sources: &["kernel", "format/src", "format/Cargo.toml", "http/src", "http/Cargo.toml"],
-    cargo_args: &["--locked", "--features", "http", "--target-dir", "target/http"],
+    sources: &[
+        "kernel",
+        "format/src",
+        "format/Cargo.toml",
+        "http/src",
+        "http/Cargo.toml",
+    ],
+    cargo_args: &[
+        "--locked",
+        "--features",
+        "http",
+        "--target-dir",
+        "target/http",
+    ],
 };
 
 pub fn repo_root() -> PathBuf {
@@ -131,8 +143,7 @@ impl Artifacts {
         let kernel = match std::env::var_os(KERNEL_HTTP.env) {
             Some(k) => PathBuf::from(k),
             None => {
-                let _lock =
-                    FileLock::acquire(&root.join("target").join("gitfs-qemu-build.lock"));
+                let _lock = FileLock::acquire(&root.join("target").join("gitfs-qemu-build.lock"));
                 ensure_built(root, &KERNEL_HTTP)?;
                 root.join(KERNEL_HTTP.output)
             }

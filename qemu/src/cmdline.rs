@@ -139,10 +139,8 @@ impl QemuArgs {
             // No host_mtu: Hermit 0.11's virtio-net panics on full-size frames with it.
             a.push("-netdev".into());
             a.push(
-                format!(
-                    "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:{GUEST_HTTP_PORT}"
-                )
-                .into(),
+                format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:{GUEST_HTTP_PORT}")
+                    .into(),
             );
             a.push("-device".into());
             // The kernel rejects the transitional (legacy) device.

@@ -156,8 +156,15 @@ impl Client {
         let Some(conn) = self.conn.as_mut() else {
             bail!("no connection");
         };
-        let close = if keep_alive { "" } else { "Connection: close\r\n" };
-        write!(conn.get_mut(), "GET {path} HTTP/1.1\r\nHost: bench\r\n{close}\r\n")?;
+        let close = if keep_alive {
+            ""
+        } else {
+            "Connection: close\r\n"
+        };
+        write!(
+            conn.get_mut(),
+            "GET {path} HTTP/1.1\r\nHost: bench\r\n{close}\r\n"
+        )?;
         let mut line = String::new();
         let mut len = None;
         conn.read_line(&mut line)?;
@@ -250,7 +257,10 @@ fn big_run(port: u16, clients: usize, want: &str) -> Result<(f64, usize)> {
             let want = want.to_string();
             thread::spawn(move || -> Result<bool> {
                 let mut body = Vec::new();
-                if Client::new(port).get(&format!("/{BIG}"), false, &mut body).is_err() {
+                if Client::new(port)
+                    .get(&format!("/{BIG}"), false, &mut body)
+                    .is_err()
+                {
                     return Ok(false);
                 }
                 let got = sha1_smol::Sha1::from(&body).digest().to_string();
@@ -275,7 +285,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn bench(boot: &BootOpts, requests: usize) -> Result<std::process::ExitCode> {
     let root = artifacts::repo_root();
     let image = bench_image(&root)?;
-    let want = sha1_smol::Sha1::from(noise(BIG_LEN, 42)).digest().to_string();
+    let want = sha1_smol::Sha1::from(noise(BIG_LEN, 42))
+        .digest()
+        .to_string();
     let (config, port) = web_config(boot, &image, 0)?;
     let t = Instant::now();
     let mut vm: Vm = boot_http(&config).context("booting the web server")?;
@@ -294,7 +306,10 @@ pub fn bench(boot: &BootOpts, requests: usize) -> Result<std::process::ExitCode>
     if result.is_err() {
         let t = vm.transcript();
         let lines: Vec<&str> = t.lines().collect();
-        eprintln!("guest console, last lines:\n{}", lines[lines.len().saturating_sub(10)..].join("\n"));
+        eprintln!(
+            "guest console, last lines:\n{}",
+            lines[lines.len().saturating_sub(10)..].join("\n")
+        );
     }
     let _ = vm.console().send_line("quit");
     let _ = vm.wait_exit(Duration::from_secs(10));

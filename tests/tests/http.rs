@@ -101,19 +101,31 @@ fn pct_encode(path: &[u8]) -> String {
     s
 }
 
-/// One raw request on a fresh connection; (status, head, body) of the answer.
+/// One raw request on a fresh connection; (status, head, body) of the answer, the body
+/// read by its Content-Length (as clients do: the guest's FIN can come late).
 fn raw(port: u16, request: &[u8]) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(request).expect("send");
     let mut out = Vec::new();
-    // The server may close before reading everything we sent: keep what arrived.
     let mut buf = [0u8; 65536];
+    let mut want: Option<usize> = None;
     loop {
+        if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&out[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            want = Some(end + 4 + len);
+        }
+        if want.is_some_and(|w| out.len() >= w) {
+            break;
+        }
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) if !out.is_empty() => break,
             Err(e) => panic!("reading the answer: {e}"),
         }
     }
@@ -157,7 +169,7 @@ fn files_ranges_conditionals_listings_and_errors() {
         let mut r = a
             .get(format!("{base}/{}", pct_encode(path)))
             .call()
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(path)));
         assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(path));
         assert_eq!(header(&r, "etag"), Some(format!("\"{}\"", w[2])));
         assert_eq!(
@@ -214,7 +226,10 @@ fn files_ranges_conditionals_listings_and_errors() {
         .call()
         .unwrap();
     assert_eq!(r.status(), 416);
-    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes */300000"));
+    assert_eq!(
+        header(&r, "content-range").as_deref(),
+        Some("bytes */300000")
+    );
 
     // ETag, then 304 for If-None-Match; a different tag gets the body.
     let r = a.get(format!("{base}/style.css")).call().unwrap();
@@ -250,7 +265,10 @@ fn files_ranges_conditionals_listings_and_errors() {
         "./nested/",
         "./escape",
     ] {
-        assert!(page.contains(&format!("href=\"{href}\"")), "{href} in {page}");
+        assert!(
+            page.contains(&format!("href=\"{href}\"")),
+            "{href} in {page}"
+        );
     }
     assert!(page.contains("caf\u{e9} &amp; &lt;b&gt;.txt"), "{page}");
     assert!(!page.contains("<b>.txt"));
@@ -265,14 +283,28 @@ fn files_ranges_conditionals_listings_and_errors() {
     let mut r = a.get(format!("{base}/guide-link")).call().unwrap();
     assert_eq!(body(&mut r), b"# Guide\n".repeat(500));
     for p in ["/files/escape", "/abs-link", "/nope", "/a.txt/x"] {
-        assert_eq!(a.get(format!("{base}{p}")).call().unwrap().status(), 404, "{p}");
+        assert_eq!(
+            a.get(format!("{base}{p}")).call().unwrap().status(),
+            404,
+            "{p}"
+        );
     }
 
     // Errors from raw requests: 405, 400, 414, 431.
-    let (st, head, _) = raw(port, b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    let (st, head, _) = raw(
+        port,
+        b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(st, 405);
     assert!(head.contains("Allow: GET, HEAD"), "{head}");
-    assert_eq!(raw(port, b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n").0, 405);
+    assert_eq!(
+        raw(
+            port,
+            b"DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .0,
+        405
+    );
     assert_eq!(raw(port, b"GET /a.txt HTTP/1.1\r\n\r\n").0, 400, "no Host");
     assert_eq!(raw(port, b"GET a.txt HTTP/1.1\r\nHost: x\r\n\r\n").0, 400);
     assert_eq!(raw(port, b"GARBAGE\r\n\r\n").0, 400);
@@ -284,12 +316,20 @@ fn files_ranges_conditionals_listings_and_errors() {
     }
     many.push_str("\r\n");
     assert_eq!(raw(port, many.as_bytes()).0, 431);
-    let big_header = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(20_000));
+    let big_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(20_000)
+    );
     assert_eq!(raw(port, big_header.as_bytes()).0, 431);
 
     // Nothing leaves the tree: dot-dot (plain, encoded, mixed), absolute URLs.
     let close = "Host: x\r\nConnection: close\r\n\r\n";
-    for target in ["/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/files/%2E%2E/%2e%2e/etc/passwd", "/..%2f..%2fetc/passwd"] {
+    for target in [
+        "/../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/files/%2E%2E/%2e%2e/etc/passwd",
+        "/..%2f..%2fetc/passwd",
+    ] {
         let (st, _, b) = raw(port, format!("GET {target} HTTP/1.1\r\n{close}").as_bytes());
         assert!(st == 400 || st == 404, "{target}: {st}");
         assert!(!String::from_utf8_lossy(&b).contains("root:"), "{target}");
@@ -303,7 +343,10 @@ fn files_ranges_conditionals_listings_and_errors() {
         let (st, _, b) = raw(port, format!("GET {target} HTTP/1.1\r\n{close}").as_bytes());
         assert_eq!((st, &b[..]), (200, want), "{target}");
     }
-    let (st, _, _) = raw(port, format!("GET http://x/../../etc/passwd HTTP/1.1\r\n{close}").as_bytes());
+    let (st, _, _) = raw(
+        port,
+        format!("GET http://x/../../etc/passwd HTTP/1.1\r\n{close}").as_bytes(),
+    );
     assert_eq!(st, 400);
 
     stop(session);
@@ -415,7 +458,10 @@ fn corrupt_blob_is_500_with_a_log_line() {
     let mut r = a.get(format!("{base}/m.txt")).call().unwrap();
     assert_eq!(r.status(), 500);
     let b = body(&mut r);
-    assert!(!b.windows(6).any(|w| w == b"MARKER"), "corrupt bytes were sent");
+    assert!(
+        !b.windows(6).any(|w| w == b"MARKER"),
+        "corrupt bytes were sent"
+    );
     let mut r = a.get(format!("{base}/ok.txt")).call().unwrap();
     assert_eq!(body(&mut r), b"fine\n");
     // The log line reaches the console; the console still works.

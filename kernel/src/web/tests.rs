@@ -49,7 +49,13 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 #[test]
 fn files_match_git_cat_file() {
     let (repo, mut web) = sample();
-    for p in ["index.html", "a.txt", "dir/big.bin", "dir/big2.bin", "dir/run.sh"] {
+    for p in [
+        "index.html",
+        "a.txt",
+        "dir/big.bin",
+        "dir/big2.bin",
+        "dir/run.sh",
+    ] {
         let want = repo
             .git(&["cat-file", "blob", &format!("HEAD:{p}")], None)
             .unwrap();
@@ -57,7 +63,10 @@ fn files_match_git_cat_file() {
         let (status, head, body) = get(&mut web, &format!("/{p}"), "");
         assert_eq!(status, 200, "{p}");
         assert_eq!(body, want, "{p}");
-        assert_eq!(header(&head, "etag"), Some(format!("\"{}\"", id.trim()).as_str()));
+        assert_eq!(
+            header(&head, "etag"),
+            Some(format!("\"{}\"", id.trim()).as_str())
+        );
     }
     // A link inside the tree is followed; one leaving it is not.
     let (status, _, body) = get(&mut web, "/ln", "");

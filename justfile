@@ -29,10 +29,12 @@ setup:
 build: build-guest
     cargo build --release -p gitfs-imager -p gitfs-qemu
 
-# Build only the guest side: the loader and the Hermit kernel application.
+# Build only the guest side: the loader and the Hermit kernel application (console only,
+# and with the HTTP server: kernel/target/http/x86_64-unknown-hermit/release/gitfs-kernel).
 build-guest: setup
     cd loader && ./build.sh >&2
     cd kernel && cargo build --release
+    cd kernel && cargo build --release --locked --features http --target-dir target/http
 
 # Everything: format and lint checks, host tests, kernel logic tests, end-to-end tests under QEMU.
 test: build-guest
@@ -44,6 +46,7 @@ test: build-guest
     cargo test --workspace
     # The kernel's logic on the host (its .cargo/config.toml targets Hermit: run from here).
     cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --lib --target x86_64-unknown-linux-gnu
+    cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --features http --lib --target x86_64-unknown-linux-gnu
 
 # Make an image: just image SOURCE IMAGE [imager make options]
 image SOURCE IMAGE *OPTIONS:
@@ -62,6 +65,10 @@ get IMAGE PATH: build
 ls IMAGE PATH="": build
     cargo run -q --release -p gitfs-qemu -- ls {{IMAGE}} {{PATH}} -l
 
+# Boot IMAGE with the HTTP server; prints the URL (127.0.0.1 only). Ctrl-C stops it.
+serve IMAGE *ARGS: build
+    cargo run -q --release -p gitfs-qemu -- serve {{IMAGE}} {{ARGS}}
+
 # Boot the unikernel with an optional disk image and attach this terminal (Ctrl-A X quits).
 run *ARGS: build
     cargo run -q --release -p gitfs-qemu -- run {{ARGS}}
@@ -73,6 +80,7 @@ bench: build
     cargo run -q --release -p gitfs-qemu -- boot-time --runs 10
     cargo run -q --release -p gitfs-qemu -- bench-serve
     cargo run -q --release -p gitfs-qemu --bin console-bench -- --bytes 4194304 --rounds 3
+    cargo run -q --release -p gitfs-qemu -- bench-http
 
 # Fuzz each parser of the image format for SECONDS (installs cargo-fuzz if missing).
 fuzz SECONDS="20": setup

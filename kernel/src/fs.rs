@@ -375,19 +375,7 @@ impl<D: BlockDevice> Fs<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::testimage::{Entry, Repo};
-
-    fn big(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::tree::testimage::{noise as big, Entry, Repo};
 
     fn sample() -> (Repo, Fs<Vec<u8>>) {
         let large = big(300_000, 7);

@@ -1,19 +1,7 @@
 //! The adapter against stock git, through the HTTP server's own byte-level entry point.
 
 use super::*;
-use crate::tree::testimage::{Entry, Repo};
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use crate::tree::testimage::{noise, Entry, Repo};
 
 fn sample() -> (Repo, HttpFs<Vec<u8>>) {
     let repo = Repo::new(&[

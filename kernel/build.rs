@@ -5,7 +5,8 @@
 //! code-hosting site these machines cannot reach. Steps (see the project's notes):
 //! 1. cargo locates the source: `hermit-kernel` is a never-built dependency of this
 //!    crate (`cfg(any())`), so `cargo metadata` pins, unpacks and reports it.
-//! 2. nested `cargo build` for `x86_64-unknown-none` with build-std, clean environment.
+//! 2. a copy of that source gets our fixes (`build/patches.rs`), then a
+//!    nested `cargo build` for `x86_64-unknown-none` with build-std, clean environment.
 //! 3. export only the kernel ABI; rename every other symbol so the kernel's copies of
 //!    core/alloc/compiler-builtins never clash with the application's.
 //! 4. set the ELF OS/ABI byte to 255 (standalone) in every archive member.
@@ -34,9 +35,13 @@ const EXTRA_EXPORTS: [&str; 4] = ["_start", "__bss_start", "mcount", "runtime_en
 
 type Result<T> = std::result::Result<T, String>;
 
+#[path = "build/patches.rs"]
+mod patches;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.lock");
+    println!("cargo:rerun-if-changed=build/patches.rs");
     println!("cargo:rerun-if-env-changed=GITFS_HERMIT_FEATURES");
     println!("cargo:rerun-if-env-changed=HERMIT_LOG_LEVEL_FILTER");
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("hermit") {
@@ -67,7 +72,11 @@ fn build_and_link() -> Result<()> {
 
     let kernel_manifest = locate_kernel_source(&manifest_dir)?;
     let stamp = lib_dir.join("source");
-    let stamp_text = kernel_manifest.display().to_string();
+    let stamp_text = format!(
+        "{}\npatches {:016x}",
+        kernel_manifest.display(),
+        patches_digest()
+    );
     let fresh = lib.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(&*stamp_text);
     if !fresh {
         let raw = build_kernel(&kernel_manifest, &out_dir, &features, &log_level)?;
@@ -182,9 +191,12 @@ fn build_kernel(
     log: &str,
 ) -> Result<PathBuf> {
     let src_dir = manifest.parent().ok_or("kernel manifest has no parent")?;
+    let patched = patched_source(src_dir, out_dir)?;
     let target_dir = out_dir.join("hermit-build");
     let mut cmd = clean_command("cargo");
-    // The kernel's own directory: cargo must not pick up this crate's .cargo/config.toml.
+    // Run from the registry copy: cargo reads .cargo/config.toml from the working
+    // directory upwards and must not pick up this crate's (the patched copy lives in
+    // OUT_DIR, under this crate).
     cmd.current_dir(src_dir)
         .args([
             "build",
@@ -201,7 +213,7 @@ fn build_kernel(
         .arg("--features")
         .arg(features.join(","))
         .arg("--manifest-path")
-        .arg(manifest)
+        .arg(&patched)
         .arg("--target-dir")
         .arg(&target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", "-Zmutable-noalias=no")
@@ -221,6 +233,67 @@ fn build_kernel(
         return Err(format!("{} was not produced", lib.display()));
     }
     Ok(lib)
+}
+
+/// A fresh copy of the kernel crate in OUT_DIR with every patch applied; its manifest.
+fn patched_source(src: &Path, out_dir: &Path) -> Result<PathBuf> {
+    let dest = out_dir.join("hermit-src");
+    if dest.exists() {
+        fs::remove_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    }
+    copy_tree(src, &dest)?;
+    for patch in patches::PATCHES {
+        for edit in patch.edits {
+            let path = dest.join(edit.file);
+            let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let found = text.matches(edit.old).count();
+            if found != 1 {
+                return Err(format!(
+                    "kernel patch {:?}: {}: the text to replace occurs {found} times, not once \
+                     (was the kernel source changed?)",
+                    patch.name, edit.file
+                ));
+            }
+            fs::write(&path, text.replacen(edit.old, edit.new, 1))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    // A workspace of its own: the copy lives under this crate's workspace.
+    let manifest = dest.join("Cargo.toml");
+    let mut text =
+        fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    text.push_str("\n[workspace]\n");
+    fs::write(&manifest, text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    Ok(manifest)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().map_err(|e| format!("{}: {e}", src.display()))?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            fs::copy(&src, &dst).map_err(|e| format!("{}: {e}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Identifies the patch set in the cache stamp (FNV-1a: stable across toolchains).
+fn patches_digest() -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for patch in patches::PATCHES {
+        for edit in patch.edits {
+            for part in [edit.file, edit.old, edit.new] {
+                for b in part.bytes().chain([0xff]) {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+        }
+    }
+    h
 }
 
 /// `llvm-nm` / `llvm-objcopy` from the pinned toolchain's `llvm-tools` component.

@@ -272,7 +272,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     for entry in fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
         let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().map_err(|e| format!("{}: {e}", src.display()))?.is_dir() {
+        if entry
+            .file_type()
+            .map_err(|e| format!("{}: {e}", src.display()))?
+            .is_dir()
+        {
             copy_tree(&src, &dst)?;
         } else {
             fs::copy(&src, &dst).map_err(|e| format!("{}: {e}", src.display()))?;

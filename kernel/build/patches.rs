@@ -105,5 +105,39 @@ const SEND_QUEUE_BACKPRESSURE: Patch = Patch {
     ],
 };
 
+/// A bounded close. Unpatched, dropping a TCP socket waits, with no limit, until the
+/// peer has acknowledged our FIN and sent its own: a client that keeps a connection
+/// open after `Connection: close` (or vanishes) would hold the serving thread forever.
+/// Patched, the wait ends after 30 s and the socket is removed (the peer, if still
+/// there, later gets a reset). 30 s lets a slow reader take the last 64 KiB.
+const BOUNDED_CLOSE: Patch = Patch {
+    name: "bounded TCP close",
+    edits: &[Edit {
+        file: "src/fd/socket/tcp.rs",
+        old: "\t\tlet _ = block_on(self.close(), None);\n",
+        new: "\t\tlet _ = block_on(self.close(), Some(core::time::Duration::from_secs(30)));\n",
+    }],
+};
+
+/// Timed waits that end. `block_on` computes a wake-up time as an absolute wall-clock
+/// value and hands it to a futex wait that takes a relative one, so a blocked call with
+/// a timeout (poll(2), the bounded close above) sleeps for decades instead. Patched,
+/// the wait gets the time left.
+const TIMED_WAIT: Patch = Patch {
+    name: "relative block_on timeout",
+    edits: &[
+        Edit {
+            file: "src/executor/mod.rs",
+            old: "\t\t\t\t);\n\t\t\t\tlet wakeup_time =\n\t\t\t\t\ttimeout.map(|duration| start + u64::try_from(duration.as_micros()).unwrap());\n",
+            new: "\t\t\t\t);\n\t\t\t\tlet wakeup_time = timeout.map(|duration| {\n\t\t\t\t\t(start + u64::try_from(duration.as_micros()).unwrap()).saturating_sub(now)\n\t\t\t\t});\n",
+        },
+        Edit {
+            file: "src/executor/mod.rs",
+            old: "\t\t\tif backoff.is_completed() {\n\t\t\t\tlet wakeup_time =\n\t\t\t\t\ttimeout.map(|duration| start + u64::try_from(duration.as_micros()).unwrap());\n",
+            new: "\t\t\tif backoff.is_completed() {\n\t\t\t\tlet wakeup_time = timeout.map(|duration| {\n\t\t\t\t\t(start + u64::try_from(duration.as_micros()).unwrap()).saturating_sub(now)\n\t\t\t\t});\n",
+        },
+    ],
+};
+
 /// Every patch, in the order applied.
-pub const PATCHES: &[Patch] = &[SEND_QUEUE_BACKPRESSURE];
+pub const PATCHES: &[Patch] = &[SEND_QUEUE_BACKPRESSURE, BOUNDED_CLOSE, TIMED_WAIT];

@@ -23,7 +23,8 @@ const IDLE: Duration = Duration::from_secs(30);
 /// A write blocked this long drops the client. Longer than `IDLE`: with many large
 /// downloads on one emulated core a connection may wait its turn for a while.
 const SEND_STALL: Duration = Duration::from_secs(120);
-/// How long the last answer may take to drain after our FIN.
+/// How long the last answer may take to drain after our FIN (host; see `finish`).
+#[cfg_attr(target_os = "hermit", allow(dead_code))]
 const LINGER: Duration = Duration::from_secs(1);
 
 /// The image as HTTP content. Console users reach the [`Fs`] through `fs`.
@@ -208,15 +209,107 @@ fn accept_loop<C: Content + Send + 'static>(
     }
 }
 
-fn serve_connection<C: Content>(mut stream: TcpStream, content: &mut C, limits: &Limits) {
+fn serve_connection<C: Content>(stream: TcpStream, content: &mut C, limits: &Limits) {
+    // Effective on the host only: Hermit 0.11 refuses SO_RCVTIMEO / SO_SNDTIMEO (the
+    // error is ignored) and `Conn` waits with poll(2) instead.
     let _ = stream.set_read_timeout(Some(IDLE));
     let _ = stream.set_write_timeout(Some(SEND_STALL));
     let _ = stream.set_nodelay(true);
+    let mut conn = Conn(stream);
     // Errors (timeouts, resets) only end this connection.
-    match gitfs_http::handle_connection(&mut stream, content, limits) {
-        Ok(_) => gitfs_http::close_gracefully(&mut stream, LINGER),
-        Err(_) => {}
+    if gitfs_http::handle_connection(&mut conn, content, limits).is_ok() {
+        finish(conn.0);
     }
+}
+
+/// Ends a connection after its last answer. In Hermit the socket is simply closed:
+/// smoltcp sends the FIN after the queued data and never answers unread bytes with a
+/// reset (and `shutdown` is a no-op there), so the host's lingering close is not needed.
+#[cfg(target_os = "hermit")]
+fn finish(stream: TcpStream) {
+    drop(stream);
+}
+
+#[cfg(not(target_os = "hermit"))]
+fn finish(mut stream: TcpStream) {
+    gitfs_http::close_gracefully(&mut stream, LINGER);
+}
+
+/// A connection's stream with the guest's timeouts and fairness.
+///
+/// Timeouts: every read first waits up to `IDLE` for data, every write up to
+/// `SEND_STALL` for room, with poll(2), the one timed wait Hermit 0.11 offers sockets.
+/// Fairness: Hermit threads on one core switch only when one sleeps, and a blocking
+/// socket call spins (polling the network) while the network has work, so a connection
+/// whose writes keep succeeding would never give the core up: one large download would
+/// starve the other connections, and even the accept loop, until it ends. Yielding after
+/// each write shares the core.
+struct Conn(TcpStream);
+
+impl io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        wait(&self.0, Ready::Read, IDLE)?;
+        io::Read::read(&mut self.0, buf)
+    }
+}
+
+impl io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        wait(&self.0, Ready::Write, SEND_STALL)?;
+        let n = io::Write::write(&mut self.0, buf)?;
+        thread::yield_now();
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::Write::flush(&mut self.0)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Ready {
+    Read,
+    Write,
+}
+
+/// Waits until `stream` is ready (or closed) for `what`; `TimedOut` after `limit`.
+#[cfg(target_os = "hermit")]
+fn wait(stream: &TcpStream, what: Ready, limit: Duration) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+
+    #[repr(C)]
+    struct PollFd {
+        fd: i32,
+        events: i16,
+        revents: i16,
+    }
+    extern "C" {
+        fn sys_poll(fds: *mut PollFd, nfds: usize, timeout: i32) -> i32;
+    }
+    const POLLIN: i16 = 0x1;
+    const POLLOUT: i16 = 0x4;
+    let mut fd = PollFd {
+        fd: stream.as_raw_fd(),
+        events: match what {
+            Ready::Read => POLLIN,
+            Ready::Write => POLLOUT,
+        },
+        revents: 0,
+    };
+    let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid PollFd for the duration of the call.
+    match unsafe { sys_poll(&mut fd, 1, ms) } {
+        0 => Err(io::ErrorKind::TimedOut.into()),
+        rc if rc < 0 => Err(io::Error::from_raw_os_error(-rc)),
+        // Ready, or closed (POLLHUP): the read or write itself reports which.
+        _ => Ok(()),
+    }
+}
+
+/// On the host the socket's own timeouts apply.
+#[cfg(not(target_os = "hermit"))]
+fn wait(_: &TcpStream, _: Ready, _: Duration) -> io::Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! App arguments (`-append "... -- ARGS"`): `--diag` serves the diagnostic console
 //! (raw block-device checks, no image parsing); `--no-disk` allows booting without a
 //! disk (diagnostic console only); `--http [PORT]` (default 8080, kernel built with the
-//! `http` feature) also serves the tree over HTTP while the console keeps working. On the host the first non-flag argument is an image
+//! `http` feature) also serves the tree over HTTP while the console keeps working;
+//! `--http-peer` with it answers HTTP with the benchmark peer instead (`web::peer`). On the host the first non-flag argument is an image
 //! file, so the same code serves over stdin/stdout without QEMU.
 
 use std::io::{self, Write};
@@ -95,7 +96,7 @@ fn main() {
         server::ready_line(&fs, boot_ms(start), heap::in_use())
     );
     if let Some(port) = http_port {
-        serve_http(fs, port);
+        serve_http(fs, port, flag("--http-peer"));
     }
     finish(server::serve(
         &mut fs,
@@ -129,15 +130,30 @@ fn http_port(args: &[String]) -> Result<Option<u16>, String> {
 }
 
 /// HTTP on its own threads, the console on this one; both lock the tree per request.
+/// `peer`: the benchmark peer answers HTTP instead (see `web::peer`).
 #[cfg(feature = "http")]
-fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16) -> ! {
-    use gitfs_kernel::web;
+fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16, peer: bool) -> ! {
+    use gitfs_kernel::web::{self, peer as bench_peer, Conn};
     let shared = gitfs_http::Shared::new(web::HttpFs::new(fs));
     let listener = web::listen(port).unwrap_or_else(|e| fail(format_args!("http: {e}")));
-    println!("gitfs http listening port={port}");
-    if let Err(e) = web::spawn_server(listener, shared.clone()) {
+    let started = if peer {
+        let body = bench_peer::body(bench_peer::BIG, bench_peer::SEED);
+        web::spawn_acceptor(listener, move |stream| {
+            let mut conn = Conn::new(stream);
+            if bench_peer::serve(&mut conn, &body, bench_peer::SMALL).is_ok() {
+                conn.finish();
+            }
+        })
+    } else {
+        web::spawn_server(listener, shared.clone())
+    };
+    if let Err(e) = started {
         fail(format_args!("http: {e}"));
     }
+    println!(
+        "gitfs http listening port={port}{}",
+        if peer { " peer" } else { "" }
+    );
     // Unlocked stdout: HTTP error lines are printed from other threads.
     finish(server::serve_with(
         io::stdin().lock(),
@@ -147,6 +163,6 @@ fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16) -> ! {
 }
 
 #[cfg(not(feature = "http"))]
-fn serve_http<D: BlockDevice>(_fs: Fs<D>, _port: u16) -> ! {
+fn serve_http<D: BlockDevice>(_fs: Fs<D>, _port: u16, _peer: bool) -> ! {
     fail("--http: this kernel was built without the http feature")
 }

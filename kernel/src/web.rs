@@ -168,24 +168,35 @@ pub fn listen(port: u16) -> io::Result<TcpListener> {
     TcpListener::bind(("127.0.0.1", port))
 }
 
-/// Accepts connections on a thread of its own, each served on a new thread.
+/// Serves `content` on `listener`: accepts on a thread of its own, each connection on
+/// a new thread.
 pub fn spawn_server<C>(listener: TcpListener, content: Shared<C>) -> io::Result<()>
 where
     C: Content + Send + 'static,
 {
+    let limits = Limits::default();
+    spawn_acceptor(listener, move |stream| {
+        serve_connection(stream, &mut content.clone(), &limits)
+    })
+}
+
+/// Accepts on a thread of its own and runs `serve` for each connection on a new thread,
+/// at most `MAX_CONNECTIONS` at once.
+pub fn spawn_acceptor<F>(listener: TcpListener, serve: F) -> io::Result<()>
+where
+    F: Fn(TcpStream) + Clone + Send + 'static,
+{
     let active = Arc::new(AtomicUsize::new(0));
     thread::Builder::new()
         .name("http-accept".into())
-        .spawn(move || accept_loop(listener, content, active))?;
+        .spawn(move || accept_loop(listener, serve, active))?;
     Ok(())
 }
 
-fn accept_loop<C: Content + Send + 'static>(
-    listener: TcpListener,
-    content: Shared<C>,
-    active: Arc<AtomicUsize>,
-) {
-    let limits = Limits::default();
+fn accept_loop<F>(listener: TcpListener, serve: F, active: Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream) + Clone + Send + 'static,
+{
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
             // A failed accept (peer gone before we took it) ends nothing else.
@@ -195,12 +206,12 @@ fn accept_loop<C: Content + Send + 'static>(
             active.fetch_sub(1, Ordering::SeqCst);
             continue; // dropped: the client sees the connection close
         }
-        let mut content = content.clone();
+        let serve = serve.clone();
         let counter = Arc::clone(&active);
         let spawned = thread::Builder::new()
             .name("http-conn".into())
             .spawn(move || {
-                serve_connection(stream, &mut content, &limits);
+                serve(stream);
                 counter.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -210,29 +221,11 @@ fn accept_loop<C: Content + Send + 'static>(
 }
 
 fn serve_connection<C: Content>(stream: TcpStream, content: &mut C, limits: &Limits) {
-    // Effective on the host only: Hermit 0.11 refuses SO_RCVTIMEO / SO_SNDTIMEO (the
-    // error is ignored) and `Conn` waits with poll(2) instead.
-    let _ = stream.set_read_timeout(Some(IDLE));
-    let _ = stream.set_write_timeout(Some(SEND_STALL));
-    let _ = stream.set_nodelay(true);
-    let mut conn = Conn(stream);
+    let mut conn = Conn::new(stream);
     // Errors (timeouts, resets) only end this connection.
     if gitfs_http::handle_connection(&mut conn, content, limits).is_ok() {
-        finish(conn.0);
+        conn.finish();
     }
-}
-
-/// Ends a connection after its last answer. In Hermit the socket is simply closed:
-/// smoltcp sends the FIN after the queued data and never answers unread bytes with a
-/// reset (and `shutdown` is a no-op there), so the host's lingering close is not needed.
-#[cfg(target_os = "hermit")]
-fn finish(stream: TcpStream) {
-    drop(stream);
-}
-
-#[cfg(not(target_os = "hermit"))]
-fn finish(mut stream: TcpStream) {
-    gitfs_http::close_gracefully(&mut stream, LINGER);
 }
 
 /// A connection's stream with the guest's timeouts and fairness.
@@ -244,7 +237,27 @@ fn finish(mut stream: TcpStream) {
 /// whose writes keep succeeding would never give the core up: one large download would
 /// starve the other connections, and even the accept loop, until it ends. Yielding after
 /// each write shares the core.
-struct Conn(TcpStream);
+pub struct Conn(TcpStream);
+
+impl Conn {
+    pub fn new(stream: TcpStream) -> Conn {
+        // Effective on the host only: Hermit 0.11 refuses SO_RCVTIMEO / SO_SNDTIMEO (the
+        // error is ignored) and `wait` uses poll(2) instead.
+        let _ = stream.set_read_timeout(Some(IDLE));
+        let _ = stream.set_write_timeout(Some(SEND_STALL));
+        let _ = stream.set_nodelay(true);
+        Conn(stream)
+    }
+
+    /// Ends the connection after its last answer. In Hermit the socket is simply
+    /// closed: smoltcp sends the FIN after the queued data and never answers unread
+    /// bytes with a reset (and `shutdown` is a no-op there), so the host's lingering
+    /// close is not needed.
+    pub fn finish(self) {
+        #[cfg(not(target_os = "hermit"))]
+        gitfs_http::close_gracefully(&mut { self.0 }, LINGER);
+    }
+}
 
 impl io::Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -311,6 +324,8 @@ fn wait(stream: &TcpStream, what: Ready, limit: Duration) -> io::Result<()> {
 fn wait(_: &TcpStream, _: Ready, _: Duration) -> io::Result<()> {
     Ok(())
 }
+
+pub mod peer;
 
 #[cfg(test)]
 mod tests;

@@ -220,7 +220,10 @@ fn small_run(port: u16, clients: usize, each: usize, keep_alive: bool) -> Result
                     let path = format!("/small/{}.txt", (c * 7 + i) % SMALL_FILES);
                     let t = Instant::now();
                     // A reset connection counts as a failure; the next request reconnects.
-                    if cl.get(&path, keep_alive, &mut body).is_err() {
+                    if let Err(e) = cl.get(&path, keep_alive, &mut body) {
+                        if std::env::var_os("GITFS_BENCH_ERRORS").is_some() {
+                            eprintln!("{path}: {e:#}");
+                        }
                         failed += 1;
                         cl.conn = None;
                         continue;
@@ -257,10 +260,10 @@ fn big_run(port: u16, clients: usize, want: &str) -> Result<(f64, usize)> {
             let want = want.to_string();
             thread::spawn(move || -> Result<bool> {
                 let mut body = Vec::new();
-                if Client::new(port)
-                    .get(&format!("/{BIG}"), false, &mut body)
-                    .is_err()
-                {
+                if let Err(e) = Client::new(port).get(&format!("/{BIG}"), false, &mut body) {
+                    if std::env::var_os("GITFS_BENCH_ERRORS").is_some() {
+                        eprintln!("/{BIG}: {e:#}");
+                    }
                     return Ok(false);
                 }
                 let got = sha1_smol::Sha1::from(&body).digest().to_string();
@@ -282,47 +285,62 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// What one server did in the benchmark.
+struct Figures {
+    first: (f64, usize),
+    warm: (f64, usize),
+    eight: (f64, usize),
+    /// (label, clients, latencies) per small-file row.
+    small: Vec<(&'static str, usize, Lat)>,
+}
+
 pub fn bench(boot: &BootOpts, requests: usize) -> Result<std::process::ExitCode> {
     let root = artifacts::repo_root();
     let image = bench_image(&root)?;
     let want = sha1_smol::Sha1::from(noise(BIG_LEN, 42))
         .digest()
         .to_string();
-    let (config, port) = web_config(boot, &image, 0)?;
-    let t = Instant::now();
-    let mut vm: Vm = boot_http(&config).context("booting the web server")?;
-    let boot_s = t.elapsed().as_secs_f64();
-    println!(
-        "HTTP under {} ({} vCPU, -m {}): boot to listening {boot_s:.2} s",
-        if matches!(config.accel, gitfs_qemu::AccelMode::Kvm) {
-            "KVM"
-        } else {
-            "TCG"
-        },
-        config.cpus,
-        config.memory
-    );
-    let result = bench_rows(port, requests, &want);
-    if result.is_err() {
-        let t = vm.transcript();
-        let lines: Vec<&str> = t.lines().collect();
-        eprintln!(
-            "guest console, last lines:\n{}",
-            lines[lines.len().saturating_sub(10)..].join("\n")
-        );
+    let mut results = Vec::new();
+    for peer in [false, true] {
+        let (mut config, port) = web_config(boot, &image, 0)?;
+        if peer {
+            config.app_args.push("--http-peer".into());
+        }
+        let t = Instant::now();
+        let mut vm: Vm = boot_http(&config).context("booting the web server")?;
+        if !peer {
+            println!(
+                "HTTP under {} ({} vCPU, -m {}): boot to listening {:.2} s",
+                if matches!(config.accel, gitfs_qemu::AccelMode::Kvm) {
+                    "KVM"
+                } else {
+                    "TCG"
+                },
+                config.cpus,
+                config.memory,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        let result = measure(port, requests, &want);
+        if result.is_err() {
+            let t = vm.transcript();
+            let lines: Vec<&str> = t.lines().collect();
+            eprintln!(
+                "guest console, last lines:\n{}",
+                lines[lines.len().saturating_sub(10)..].join("\n")
+            );
+        }
+        let _ = vm.console().send_line("quit");
+        let _ = vm.wait_exit(Duration::from_secs(10));
+        vm.kill();
+        results.push(result?);
     }
-    let _ = vm.console().send_line("quit");
-    let _ = vm.wait_exit(Duration::from_secs(10));
-    vm.kill();
-    result.map(|()| std::process::ExitCode::SUCCESS)
+    print_table(&results[0], &results[1]);
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn bench_rows(port: u16, requests: usize, want: &str) -> Result<()> {
-    println!();
-    println!("| test | clients | result |");
-    println!("|---|---|---|");
-    let (first, f) = big_run(port, 1, want)?;
-    println!("| 16 MiB download, first (inflate + SHA-1 in the guest) | 1 | {first:.1} MB/s ({f} failed) |");
+fn measure(port: u16, requests: usize, want: &str) -> Result<Figures> {
+    let first = big_run(port, 1, want)?;
     let mut warm = Vec::new();
     let mut failed = 0;
     for _ in 0..3 {
@@ -330,25 +348,84 @@ fn bench_rows(port: u16, requests: usize, want: &str) -> Result<()> {
         warm.push(r);
         failed += f;
     }
-    let warm = median(warm);
-    println!("| 16 MiB download, median of 3 (verified blob cached) | 1 | {warm:.1} MB/s ({failed} failed) |");
-    let (eight, f) = big_run(port, 8, want)?;
-    println!("| 16 MiB download, 8 at once (total) | 8 | {eight:.1} MB/s ({f} failed) |");
+    let warm = (median(warm), failed);
+    let eight = big_run(port, 8, want)?;
+    let mut small = Vec::new();
     for (keep, label) in [(true, "kept-alive"), (false, "new connection each")] {
         for clients in [1usize, 8] {
             let each = (requests / clients).max(1);
-            let l = small_run(port, clients, each, keep)?;
-            println!(
-                "| 1 KiB GET, {label} | {clients} | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms ({} requests, {} failed) |",
-                l.count as f64 / l.total.as_secs_f64(),
-                pct(&l.samples, 0.5),
-                pct(&l.samples, 0.99),
-                l.count,
-                l.failed
-            );
+            small.push((label, clients, small_run(port, clients, each, keep)?));
         }
     }
+    Ok(Figures {
+        first,
+        warm,
+        eight,
+        small,
+    })
+}
+
+fn print_table(ours: &Figures, peer: &Figures) {
     println!();
-    println!("Notes' raw figures (std app, backlog 4): 16 MiB download 12.0-13.6 MB/s; new connection + small GET 2.5-2.7 ms; kept-alive small GET 0.3-0.4 ms.");
-    Ok(())
+    println!("| test | clients | gitfs | peer | gitfs / peer |");
+    println!("|---|---|---|---|---|");
+    let rate = |(r, f): (f64, usize)| {
+        if f == 0 {
+            format!("{r:.1} MB/s")
+        } else {
+            format!("{r:.1} MB/s ({f} failed)")
+        }
+    };
+    let big_rows = [
+        (
+            "16 MiB download, first (gitfs: inflate + SHA-1 in the guest)",
+            1,
+            ours.first,
+            peer.first,
+        ),
+        (
+            "16 MiB download, median of 3 (gitfs: verified blob cached)",
+            1,
+            ours.warm,
+            peer.warm,
+        ),
+        (
+            "16 MiB download, 8 at once (total)",
+            8,
+            ours.eight,
+            peer.eight,
+        ),
+    ];
+    for (label, clients, o, p) in big_rows {
+        println!(
+            "| {label} | {clients} | {} | {} | {:.2} |",
+            rate(o),
+            rate(p),
+            o.0 / p.0
+        );
+    }
+    let lat = |l: &Lat| {
+        let failed = if l.failed > 0 {
+            format!(", {} failed", l.failed)
+        } else {
+            String::new()
+        };
+        format!(
+            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms{failed}",
+            l.count as f64 / l.total.as_secs_f64(),
+            pct(&l.samples, 0.5),
+            pct(&l.samples, 0.99)
+        )
+    };
+    for ((label, clients, o), (_, _, p)) in ours.small.iter().zip(&peer.small) {
+        println!(
+            "| 1 KiB GET, {label} | {clients} | {} | {} | p50 {:.2} |",
+            lat(o),
+            lat(p),
+            pct(&o.samples, 0.5) / pct(&p.samples, 0.5)
+        );
+    }
+    println!();
+    println!("peer: the same kernel, listener and connection threads answering from memory (--http-peer): what the platform allows.");
+    println!("Notes' raw figures (another machine: std app, backlog 4): 16 MiB download 12.0-13.6 MB/s; new connection + small GET 2.5-2.7 ms; kept-alive small GET 0.3-0.4 ms.");
 }

@@ -496,6 +496,32 @@ fn eight_simultaneous_downloads() {
     stop(session);
 }
 
+/// A client that connects and says nothing is dropped after the guest's 30 s idle
+/// limit (Hermit ignores socket timeouts and its timed waits slept forever before the
+/// kernel patch), and the server still answers afterwards.
+#[test]
+fn idle_connection_is_closed() {
+    let (_s, _repo, image) = fixture("http-idle");
+    let (session, base, port) = boot(&image);
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_secs(90)))
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = idle
+        .read(&mut buf)
+        .map_err(|e| format!("{e} after {:?}", t.elapsed()));
+    assert_eq!(n, Ok(0), "the idle connection was not closed");
+    assert!(
+        t.elapsed() >= Duration::from_secs(25),
+        "closed early: {:?}",
+        t.elapsed()
+    );
+    let mut r = agent().get(format!("{base}/a.txt")).call().unwrap();
+    assert_eq!(body(&mut r), b"alpha\n");
+    stop(session);
+}
+
 #[test]
 fn corrupt_blob_is_500_with_a_log_line() {
     let s = scratch("http-corrupt");

@@ -322,7 +322,8 @@ pub fn bench(boot: &BootOpts, requests: usize) -> Result<std::process::ExitCode>
             );
         }
         let result = measure(port, requests, &want);
-        if result.is_err() {
+        let failed = result.as_ref().map_or(true, Figures::any_failed);
+        if failed {
             let t = vm.transcript();
             let lines: Vec<&str> = t.lines().collect();
             eprintln!(
@@ -337,6 +338,13 @@ pub fn bench(boot: &BootOpts, requests: usize) -> Result<std::process::ExitCode>
     }
     print_table(&results[0], &results[1]);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+impl Figures {
+    fn any_failed(&self) -> bool {
+        self.first.1 + self.warm.1 + self.eight.1 > 0
+            || self.small.iter().any(|(_, _, l)| l.failed > 0)
+    }
 }
 
 fn measure(port: u16, requests: usize, want: &str) -> Result<Figures> {

@@ -4,8 +4,7 @@
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -16,8 +15,16 @@ use crate::fs::{Fs, FsError};
 
 /// Pending connections the guest's TCP stack keeps (each costs 128 KiB of buffers).
 pub const BACKLOG: i32 = 16;
-/// Connections served at once; more are closed at accept (bounded memory).
-pub const MAX_CONNECTIONS: usize = 64;
+/// Threads serving connections, all started with the listener. Hermit 0.11 does not
+/// give an ended thread's stacks back, and after much traffic it cannot find room for a
+/// new thread's stacks (measured: "Failed to allocate Physical Memory for TaskStacks"
+/// after about a thousand connections on a thread each, or on a thread started late,
+/// at -m 256M), so the threads are made up front and reused.
+pub const WORKERS: usize = 32;
+/// Connections waiting for a free worker; more are closed at accept.
+pub const QUEUED: usize = 64;
+/// Stack of a worker thread (the serving path needs well under this).
+const WORKER_STACK: usize = 512 * 1024;
 /// A client silent for this long is dropped.
 const IDLE: Duration = Duration::from_secs(30);
 /// A write blocked this long drops the client. Longer than `IDLE`: with many large
@@ -180,44 +187,41 @@ where
     })
 }
 
-/// Accepts on a thread of its own and runs `serve` for each connection on a new thread,
-/// at most `MAX_CONNECTIONS` at once.
+/// Accepts on a thread of its own and hands each connection to one of `WORKERS`
+/// threads started here; up to `QUEUED` more wait for a free one, beyond that they are
+/// closed.
 pub fn spawn_acceptor<F>(listener: TcpListener, serve: F) -> io::Result<()>
 where
     F: Fn(TcpStream) + Clone + Send + 'static,
 {
-    let active = Arc::new(AtomicUsize::new(0));
+    let (work, queue) = mpsc::sync_channel::<TcpStream>(QUEUED);
+    let queue = Arc::new(Mutex::new(queue));
+    for _ in 0..WORKERS {
+        let (serve, queue) = (serve.clone(), Arc::clone(&queue));
+        thread::Builder::new()
+            .name("http-conn".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || loop {
+                // Only the one thread waiting for work holds the lock.
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                match next {
+                    Ok(stream) => serve(stream),
+                    Err(_) => return,
+                }
+            })?;
+    }
     thread::Builder::new()
         .name("http-accept".into())
-        .spawn(move || accept_loop(listener, serve, active))?;
+        .spawn(move || {
+            for stream in listener.incoming() {
+                // A failed accept (peer gone before we took it) ends nothing else; a
+                // full queue closes the connection.
+                if let Ok(stream) = stream {
+                    let _ = work.try_send(stream);
+                }
+            }
+        })?;
     Ok(())
-}
-
-fn accept_loop<F>(listener: TcpListener, serve: F, active: Arc<AtomicUsize>)
-where
-    F: Fn(TcpStream) + Clone + Send + 'static,
-{
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else {
-            // A failed accept (peer gone before we took it) ends nothing else.
-            continue;
-        };
-        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::SeqCst);
-            continue; // dropped: the client sees the connection close
-        }
-        let serve = serve.clone();
-        let counter = Arc::clone(&active);
-        let spawned = thread::Builder::new()
-            .name("http-conn".into())
-            .spawn(move || {
-                serve(stream);
-                counter.fetch_sub(1, Ordering::SeqCst);
-            });
-        if spawned.is_err() {
-            active.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
 }
 
 fn serve_connection<C: Content>(stream: TcpStream, content: &mut C, limits: &Limits) {

@@ -15,6 +15,7 @@ pub mod cmdline;
 pub mod console;
 pub mod error;
 pub mod http;
+pub mod relay;
 pub mod session;
 pub mod vm;
 

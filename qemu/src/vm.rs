@@ -14,6 +14,7 @@ use crate::artifacts::{self, Artifacts};
 use crate::cmdline::{self, QemuArgs, Serial};
 use crate::console::Console;
 use crate::error::{Error, Result};
+use crate::relay::Relay;
 
 /// The app's first line starts with this.
 pub const READY_PREFIX: &str = "gitfs ready";
@@ -84,7 +85,8 @@ pub struct VmConfig {
     pub kernel_args: Vec<String>,
     pub app_args: Vec<String>,
     pub disk: Option<PathBuf>,
-    /// Forward 127.0.0.1:PORT to the guest's HTTP port (needs the http kernel build).
+    /// Serve the guest's HTTP port on 127.0.0.1:PORT (needs the http kernel build),
+    /// through a [`Relay`] in front of QEMU's own forward.
     pub http_port: Option<u16>,
     /// Appended to QEMU's command line as they are (for example a second `-serial`).
     pub extra_args: Vec<String>,
@@ -217,7 +219,8 @@ fn qemu_command(args: &QemuArgs, own_group: bool) -> Command {
 /// Ctrl-A H lists the keys) and returns how it ended.
 pub fn run_interactive(config: &VmConfig) -> Result<Exit> {
     let accel = config.resolve_accel()?;
-    let args = config.qemu_args(accel, Serial::MonStdio)?;
+    let mut args = config.qemu_args(accel, Serial::MonStdio)?;
+    let _relay = http_relay(config, &mut args)?;
     // In a group of its own QEMU could not read the terminal (SIGTTIN); it stays in ours.
     let status = qemu_command(&args, false)
         .args(&config.extra_args)
@@ -227,6 +230,17 @@ pub fn run_interactive(config: &VmConfig) -> Result<Exit> {
             source,
         })?;
     Ok(Exit::from_status(status))
+}
+
+/// The relay in front of QEMU's HTTP forward, when the config asks for one: people
+/// connect to `config.http_port`, QEMU's forward listens on a port the relay picks.
+fn http_relay(config: &VmConfig, args: &mut QemuArgs) -> Result<Option<Relay>> {
+    let Some(port) = config.http_port else {
+        return Ok(None);
+    };
+    let relay = Relay::start(port)?;
+    args.http_port = Some(relay.upstream_port());
+    Ok(Some(relay))
 }
 
 /// A running VM. Dropping it kills QEMU's process group.
@@ -245,14 +259,19 @@ pub struct Vm {
     boot_timeout: Duration,
     request_timeout: Duration,
     stop_timeout: Duration,
+    /// Declared last: dropped after QEMU is killed.
+    relay: Option<Relay>,
 }
 
 impl Vm {
     /// Starts QEMU without waiting for anything (for watching loader errors).
     pub fn spawn(config: &VmConfig) -> Result<Vm> {
         let accel = config.resolve_accel()?;
-        let args = config.qemu_args(accel, Serial::Stdio)?;
-        Vm::spawn_args(&args, config)
+        let mut args = config.qemu_args(accel, Serial::Stdio)?;
+        let relay = http_relay(config, &mut args)?;
+        let mut vm = Vm::spawn_args(&args, config)?;
+        vm.relay = relay;
+        Ok(vm)
     }
 
     /// Starts QEMU and waits for the app's ready line.
@@ -311,6 +330,7 @@ impl Vm {
             boot_timeout: config.boot_timeout,
             request_timeout: config.request_timeout,
             stop_timeout: config.stop_timeout,
+            relay: None,
         })
     }
 

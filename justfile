@@ -73,7 +73,8 @@ serve IMAGE *ARGS: build
 run *ARGS: build
     cargo run -q --release -p gitfs-qemu -- run {{ARGS}}
 
-# Benchmarks: image size/speed against git, host reads, boot time. Prints tables.
+# Benchmarks: image size/speed against git, host reads, boot time, serving over the
+# console and over HTTP, each next to a peer. Prints tables.
 bench: build
     command -v mksquashfs >/dev/null || (sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq squashfs-tools)
     cargo run -q --release -p gitfs-imager --bin imager-bench

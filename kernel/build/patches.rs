@@ -139,5 +139,47 @@ const TIMED_WAIT: Patch = Patch {
     ],
 };
 
+/// Fair accept. `accept` hands out the lowest-numbered pending connection, and a new
+/// connection lands in the lowest free socket, so while clients keep connecting, one
+/// that landed in a high-numbered socket waits: measured 0.3-1.5 s for about 1% of
+/// connections with 8 clients opening a connection per request, once about 30 s.
+/// Patched, each search starts after the connection accepted last (round robin), so a
+/// pending connection is handed out within one turn of the backlog.
+const FAIR_ACCEPT: Patch = Patch {
+    name: "round-robin accept",
+    edits: &[
+        Edit {
+            file: "src/fd/socket/tcp.rs",
+            old: "\tis_listen: bool,\n\t// FIXME",
+            new: "\tis_listen: bool,\n\t/// The connection `accept` handed out last: the next search starts after it.\n\tlast_accept: Option<Handle>,\n\t// FIXME",
+        },
+        Edit {
+            file: "src/fd/socket/tcp.rs",
+            old: "\t\t\tis_listen: false,\n\t\t\tdomain,\n",
+            new: "\t\t\tis_listen: false,\n\t\t\tlast_accept: None,\n\t\t\tdomain,\n",
+        },
+        Edit {
+            file: "src/fd/socket/tcp.rs",
+            old: "\t\t\tis_listen: false,\n\t\t\tdomain: self.domain,\n",
+            new: "\t\t\tis_listen: false,\n\t\t\tlast_accept: None,\n\t\t\tdomain: self.domain,\n",
+        },
+        Edit {
+            file: "src/fd/socket/tcp.rs",
+            old: "\t\t\tfor handle in self.handle.iter() {\n\t\t\t\tlet s = nic.get_mut_socket::<tcp::Socket<'_>>(*handle);\n\n\t\t\t\tif s.is_active() {",
+            new: "\t\t\tlet last = self.last_accept;\n\t\t\tlet after = self.handle.iter().filter(|h| Some(**h) > last);\n\t\t\tfor handle in after.chain(self.handle.iter().filter(|h| Some(**h) <= last)) {\n\t\t\t\tlet s = nic.get_mut_socket::<tcp::Socket<'_>>(*handle);\n\n\t\t\t\tif s.is_active() {",
+        },
+        Edit {
+            file: "src/fd/socket/tcp.rs",
+            old: "\t\t\tif let Some(handle) = socket_handle {\n\t\t\t\tself.handle.remove(&handle);\n",
+            new: "\t\t\tif let Some(handle) = socket_handle {\n\t\t\t\tself.handle.remove(&handle);\n\t\t\t\tself.last_accept = Some(handle);\n",
+        },
+    ],
+};
+
 /// Every patch, in the order applied.
-pub const PATCHES: &[Patch] = &[SEND_QUEUE_BACKPRESSURE, BOUNDED_CLOSE, TIMED_WAIT];
+pub const PATCHES: &[Patch] = &[
+    SEND_QUEUE_BACKPRESSURE,
+    BOUNDED_CLOSE,
+    TIMED_WAIT,
+    FAIR_ACCEPT,
+];

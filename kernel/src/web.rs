@@ -1,6 +1,6 @@
 //! HTTP serving of the image (feature `http`): the `gitfs_http::Content` adapter over
-//! [`Fs`], the listener (a small backlog, see the network notes) and a thread per
-//! connection. The console keeps serving on the main thread through the same lock.
+//! [`Fs`], the listener (a small backlog, see the network notes) and a pool of
+//! connection threads. The console keeps serving on the main thread through the same lock.
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -175,8 +175,7 @@ pub fn listen(port: u16) -> io::Result<TcpListener> {
     TcpListener::bind(("127.0.0.1", port))
 }
 
-/// Serves `content` on `listener`: accepts on a thread of its own, each connection on
-/// a new thread.
+/// Serves `content` on `listener` (see [`spawn_acceptor`]).
 pub fn spawn_server<C>(listener: TcpListener, content: Shared<C>) -> io::Result<()>
 where
     C: Content + Send + 'static,

@@ -232,9 +232,21 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
-            // One line, whatever the error carries (console transcripts have newlines).
-            let msg = format!("{e:#}");
-            eprintln!("gitfs-qemu: error: {}", msg.trim_end().replace('\n', " / "));
+            // One line, whatever the error carries (console transcripts have newlines);
+            // a cause already named by the message before it is not repeated.
+            let mut msg = String::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                let text = text.trim_end().replace('\n', " / ");
+                if msg.contains(&text) {
+                    continue;
+                }
+                if !msg.is_empty() {
+                    msg.push_str(": ");
+                }
+                msg.push_str(&text);
+            }
+            eprintln!("gitfs-qemu: error: {msg}");
             ExitCode::FAILURE
         }
     }

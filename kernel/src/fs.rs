@@ -1,14 +1,15 @@
 //! File-system operations over an image and its path tree, with typed results.
 //!
 //! Every blob is read with its SHA-1 checked against its id before any byte of it is
-//! returned. The last verified blob is kept, so successive range reads of one large file
-//! inflate and hash it once.
+//! returned. Verified blobs are kept (see [`BlobCache`]): successive range reads of one
+//! large file, and small files read again, inflate and hash once.
 
 use std::fmt;
 use std::sync::Arc;
 
 use gitfs_format::{BlockDevice, Commit, EntryMode, Error, Image, ObjectId, ObjectKind};
 
+use crate::blob_cache::BlobCache;
 use crate::tree::{Counts, LookupError, NodeId, ObjRef, Tree, TreeError};
 
 /// Why an operation failed.
@@ -154,9 +155,9 @@ pub struct Info {
 pub struct Fs<D: BlockDevice> {
     image: Image<D>,
     tree: Tree,
-    /// The last verified blob and its IDX position; shared so that HTTP connections
-    /// keep streaming it after another blob replaced it here.
-    last: Option<(u32, Arc<[u8]>)>,
+    /// Verified blobs by IDX position; shared so that HTTP connections keep streaming
+    /// a blob after the cache let it go.
+    cache: BlobCache,
     boot: BootFigures,
 }
 
@@ -181,7 +182,7 @@ impl<D: BlockDevice> Fs<D> {
         Ok(Fs {
             image,
             tree,
-            last: None,
+            cache: BlobCache::default(),
             boot: BootFigures::default(),
         })
     }
@@ -202,9 +203,9 @@ impl<D: BlockDevice> Fs<D> {
         &mut self.image
     }
 
-    /// Forgets the cached blob (frees its memory).
+    /// Forgets the cached blobs (frees their memory).
     pub fn drop_cache(&mut self) {
-        self.last = None;
+        self.cache.clear();
     }
 
     pub fn resolve(&self, path: &[u8]) -> Result<NodeId, FsError> {
@@ -226,10 +227,7 @@ impl<D: BlockDevice> Fs<D> {
     /// The verified content of a file or symlink node.
     fn blob(&mut self, node: NodeId) -> Result<&[u8], FsError> {
         self.blob_arc(node)?;
-        match &self.last {
-            Some((_, data)) => Ok(&data[..]),
-            None => Err(FsError::Io),
-        }
+        self.cache.last().ok_or(FsError::Io)
     }
 
     /// The verified content of a file or symlink node, shared (the cache's handle).
@@ -239,21 +237,19 @@ impl<D: BlockDevice> Fs<D> {
             (_, ObjRef::Submodule(_)) => return Err(FsError::Submodule),
             (_, ObjRef::Idx(pos)) => pos,
         };
-        if self.last.as_ref().is_none_or(|(p, _)| *p != pos) {
-            self.last = None;
-            let id = self.id_of(node)?;
-            let obj = self.image.read_verified(&id)?;
-            if obj.kind != ObjectKind::Blob {
-                return Err(FsError::Corrupt(Error::BadObject(
-                    "a file entry is not a blob",
-                )));
-            }
-            self.last = Some((pos, Arc::from(obj.data)));
+        if let Some(data) = self.cache.get(pos) {
+            return Ok(data);
         }
-        match &self.last {
-            Some((_, data)) => Ok(Arc::clone(data)),
-            None => Err(FsError::Io),
+        let id = self.id_of(node)?;
+        let obj = self.image.read_verified(&id)?;
+        if obj.kind != ObjectKind::Blob {
+            return Err(FsError::Corrupt(Error::BadObject(
+                "a file entry is not a blob",
+            )));
         }
+        let data: Arc<[u8]> = Arc::from(obj.data);
+        self.cache.insert(pos, Arc::clone(&data));
+        Ok(data)
     }
 
     /// Blob size of a node without inflating it (`None` for directories, submodules).
@@ -262,10 +258,8 @@ impl<D: BlockDevice> Fs<D> {
             (EntryMode::Tree, _) | (_, ObjRef::Submodule(_)) => return Ok(None),
             (_, ObjRef::Idx(pos)) => pos,
         };
-        if let Some((p, data)) = &self.last {
-            if *p == pos {
-                return Ok(Some(data.len() as u64));
-            }
+        if let Some(len) = self.cache.len_of(pos) {
+            return Ok(Some(len as u64));
         }
         let id = self.id_of(node)?;
         let (kind, size) = self.image.object_size(&id)?;
@@ -420,6 +414,28 @@ mod tests {
         assert_eq!(fs.get(b"ln").unwrap().mode, EntryMode::Symlink);
         assert_eq!(fs.get(b"ln").unwrap().data, b"dir/run");
         assert_eq!(fs.get(b"dir/run").unwrap().mode, EntryMode::Executable);
+    }
+
+    #[test]
+    fn small_files_read_again_come_from_memory() {
+        let (repo, mut fs) = sample();
+        let small = ["a.txt", "dir/run", "ln"];
+        for p in small {
+            fs.get(p.as_bytes()).unwrap();
+        }
+        // A large file in between replaces the last blob, not the small ones.
+        fs.get(b"dir/large.bin").unwrap();
+        // The image is not asked at all (not even its own cache).
+        let asked = |fs: &Fs<Vec<u8>>| {
+            let s = fs.image().cache_stats();
+            (s.hits, s.misses, s.inflated)
+        };
+        let before = asked(&fs);
+        for p in small.iter().cycle().take(9) {
+            assert_eq!(fs.get(p.as_bytes()).unwrap().data, &cat_file(&repo, p)[..]);
+            assert!(fs.stat(p.as_bytes()).unwrap().size.is_some());
+        }
+        assert_eq!(asked(&fs), before);
     }
 
     #[test]

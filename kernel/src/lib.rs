@@ -3,6 +3,7 @@
 //! Everything here builds and is unit-tested on the host; the Hermit-only hardware glue
 //! (PCI, DMA, virtio-blk) lives in `hermit/` and is compiled only for Hermit.
 
+pub mod blob_cache;
 pub mod blockdev;
 pub mod diag;
 pub mod fs;

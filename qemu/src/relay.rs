@@ -105,9 +105,13 @@ impl Gate {
         let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let deadline = Instant::now() + ROOM_WAIT;
         // Without sock_diag (not Linux, or refused) there is nothing to wait for.
-        while accept_queue(self.upstream).is_some_and(|n| n >= UPSTREAM_QUEUE)
-            && Instant::now() < deadline
-        {
+        while accept_queue(self.upstream).is_some_and(|n| n >= UPSTREAM_QUEUE) {
+            if Instant::now() >= deadline {
+                eprintln!(
+                    "gitfs-qemu: relay: QEMU has not accepted a connection for {ROOM_WAIT:?}"
+                );
+                break;
+            }
             thread::sleep(Duration::from_micros(200));
         }
         TcpStream::connect(("127.0.0.1", self.upstream))

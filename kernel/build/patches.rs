@@ -142,7 +142,7 @@ const TIMED_WAIT: Patch = Patch {
 /// Fair accept. `accept` hands out the lowest-numbered pending connection, and a new
 /// connection lands in the lowest free socket, so while clients keep connecting, one
 /// that landed in a high-numbered socket waits: measured 0.3-1.5 s for about 1% of
-/// connections with 8 clients opening a connection per request, once about 30 s.
+/// connections with 8 clients opening a connection per request.
 /// Patched, each search starts after the connection accepted last (round robin), so a
 /// pending connection is handed out within one turn of the backlog.
 const FAIR_ACCEPT: Patch = Patch {

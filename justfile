@@ -1,5 +1,7 @@
 # gitfs recipes: the interface people type. `just --list` shows them all.
 set shell := ["bash", "-euo", "pipefail", "-c"]
+# Arguments reach recipes as "$1", "$@": paths with spaces, quotes or any byte stay whole.
+set positional-arguments := true
 
 # The guest side (kernel, loader) needs this nightly; host crates use the machine's stable.
 nightly := "nightly-2025-03-15"
@@ -50,7 +52,7 @@ test: build-guest
 
 # Make an image: just image SOURCE IMAGE [imager make options]
 image SOURCE IMAGE *OPTIONS:
-    cargo run -q --release -p gitfs-imager -- make {{SOURCE}} {{IMAGE}} {{OPTIONS}}
+    cargo run -q --release -p gitfs-imager -- make "$@"
 
 # The main job: make an image of this repository, boot it, print its README.md from the unikernel.
 demo: build
@@ -59,19 +61,24 @@ demo: build
 
 # Boot IMAGE and write the exact bytes of PATH to stdout.
 get IMAGE PATH: build
-    cargo run -q --release -p gitfs-qemu -- get {{IMAGE}} {{PATH}}
+    cargo run -q --release -p gitfs-qemu -- get "$1" "$2"
 
 # Boot IMAGE and list a directory (the root by default) as the unikernel sees it.
 ls IMAGE PATH="": build
-    cargo run -q --release -p gitfs-qemu -- ls {{IMAGE}} {{PATH}} -l
+    cargo run -q --release -p gitfs-qemu -- ls "$1" "$2" -l
 
 # Boot IMAGE with the HTTP server; prints the URL (127.0.0.1 only). Ctrl-C stops it.
 serve IMAGE *ARGS: build
-    cargo run -q --release -p gitfs-qemu -- serve {{IMAGE}} {{ARGS}}
+    cargo run -q --release -p gitfs-qemu -- serve "$@"
 
 # Boot the unikernel with an optional disk image and attach this terminal (Ctrl-A X quits).
 run *ARGS: build
-    cargo run -q --release -p gitfs-qemu -- run {{ARGS}}
+    cargo run -q --release -p gitfs-qemu -- run "$@"
+
+# Boot the `walk` example app (plain std::fs) on IMAGE: one line per file and symlink,
+# exactly as `git -c core.quotePath=false ls-tree -r -l HEAD` prints them.
+walk IMAGE: build
+    cargo run -q --release -p gitfs-qemu -- app walk --disk "$1"
 
 # Benchmarks: image size/speed against git, host reads, boot time, serving over the
 # console and over HTTP, each next to a peer. Prints tables.

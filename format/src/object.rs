@@ -19,7 +19,26 @@ fn hex_id(v: &[u8]) -> Result<ObjectId> {
     ObjectId::from_hex(v).ok_or(Error::BadObject("bad object id in commit"))
 }
 
+/// The time of a Git signature (`Name <email> 1700000000 +0000`, the value of a commit's
+/// `committer` line): Unix seconds, the zone being irrelevant to them.
+pub fn signature_time(sig: &[u8]) -> Option<u64> {
+    let after = sig
+        .iter()
+        .rposition(|&b| b == b'>')
+        .map_or(sig, |i| &sig[i + 1..]);
+    let secs = after.split(|&b| b == b' ').find(|t| !t.is_empty())?;
+    if secs.len() > 19 || !secs.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    core::str::from_utf8(secs).ok()?.parse().ok()
+}
+
 impl Commit {
+    /// The committer's time in Unix seconds.
+    pub fn time(&self) -> Option<u64> {
+        signature_time(&self.committer)
+    }
+
     pub fn parse(data: &[u8]) -> Result<Commit> {
         let mut tree = None;
         let mut parents = Vec::new();

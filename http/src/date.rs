@@ -82,20 +82,6 @@ pub fn parse_http_date(s: &[u8]) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
-/// The time of a Git signature (`Name <email> 1700000000 +0000`, the value of a commit's
-/// `committer` line): Unix seconds, the zone being irrelevant to them.
-pub fn signature_time(sig: &[u8]) -> Option<u64> {
-    let after = sig
-        .iter()
-        .rposition(|&b| b == b'>')
-        .map_or(sig, |i| &sig[i + 1..]);
-    let secs = after.split(|&b| b == b' ').find(|t| !t.is_empty())?;
-    if secs.len() > 19 || !secs.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(secs).ok()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,9 @@ mod shared;
 
 pub use conn::{close_gracefully, handle_connection, respond, ConnStats};
 pub use content::{Content, ContentError, DirEntry, Kind, Node};
-pub use date::{format_http_date, parse_http_date, signature_time};
+pub use date::{format_http_date, parse_http_date};
+/// Re-exported: the commit time behind `Last-Modified`.
+pub use gitfs_format::signature_time;
 pub use mime::content_type;
 pub use respond::MAX_SYMLINK_HOPS;
 pub use shared::Shared;

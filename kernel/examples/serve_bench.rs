@@ -7,9 +7,9 @@
 use std::time::Instant;
 
 use gitfs_console::{encode_request, Decoder, Request, Response};
-use gitfs_kernel::fs::Fs;
+use gitfs::fs::Fs;
 use gitfs_kernel::server::serve;
-use gitfs_kernel::tree::testimage::{noise, Entry, Repo};
+use gitfs::tree::testimage::{noise, Entry, Repo};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

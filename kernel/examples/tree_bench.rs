@@ -9,8 +9,8 @@
 use std::time::Instant;
 
 use gitfs_format::Image;
-use gitfs_kernel::tree::testimage::{Entry, Repo};
-use gitfs_kernel::tree::Tree;
+use gitfs::tree::testimage::{Entry, Repo};
+use gitfs::tree::Tree;
 
 fn entries(files: usize) -> Vec<Entry> {
     (0..files)

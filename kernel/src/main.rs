@@ -13,7 +13,7 @@ use std::process::exit;
 use std::time::Instant;
 
 use gitfs_format::BlockDevice;
-use gitfs_kernel::fs::{BootFigures, Fs};
+use gitfs::fs::{BootFigures, Fs};
 use gitfs_kernel::heap::{self, CountingAlloc};
 use gitfs_kernel::server::{self, ExitRequest};
 use gitfs_kernel::{diag, VERSION};
@@ -24,19 +24,19 @@ static ALLOC: CountingAlloc = CountingAlloc;
 #[cfg(target_os = "hermit")]
 fn open_disk(path: Option<&str>) -> Result<impl BlockDevice, String> {
     let _ = path;
-    gitfs_kernel::hermit::open_disk().map_err(|e| e.to_string())
+    gitfs::hermit::open_disk().map_err(|e| e.to_string())
 }
 
 #[cfg(not(target_os = "hermit"))]
 fn open_disk(path: Option<&str>) -> Result<impl BlockDevice, String> {
     let path = path.ok_or("no disk image path given")?;
-    gitfs_kernel::blockdev::FileDevice::open(path.as_ref()).map_err(|e| format!("{path}: {e}"))
+    gitfs::blockdev::FileDevice::open(path.as_ref()).map_err(|e| format!("{path}: {e}"))
 }
 
 /// Milliseconds since the machine started (guest) or since `start` (host).
 fn boot_ms(start: Instant) -> u64 {
     #[cfg(target_os = "hermit")]
-    if let Some(ms) = gitfs_kernel::hermit::uptime_ms() {
+    if let Some(ms) = gitfs::hermit::uptime_ms() {
         return ms;
     }
     start.elapsed().as_millis() as u64

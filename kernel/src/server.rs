@@ -10,7 +10,7 @@ use gitfs_console::{
 };
 use gitfs_format::{BlockDevice, EntryMode};
 
-use crate::fs::{Fs, FsError};
+use gitfs::fs::{Fs, FsError};
 
 /// Payload bytes escaped and written per `write_all`: bounded memory for any file size.
 pub const CHUNK: usize = 16 * 1024;
@@ -170,6 +170,8 @@ fn error_code(e: &FsError) -> ErrorCode {
         FsError::BadPath(_) => ErrorCode::BadPath,
         FsError::BadRange { .. } => ErrorCode::BadRange,
         FsError::Submodule => ErrorCode::Unsupported,
+        // Only `Fs::lookup` with links followed returns it; the server never follows.
+        FsError::TooManyLinks => ErrorCode::NotFound,
         FsError::Corrupt(_) => ErrorCode::Corrupt,
         FsError::Io => ErrorCode::Io,
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use gitfs_format::{BlockDevice, Commit, EntryMode, ObjectKind};
 use gitfs_http::{Content, ContentError, DirEntry, Kind, Limits, Node, Shared};
 
-use crate::fs::{Fs, FsError};
+use gitfs::fs::{Fs, FsError};
 
 /// Pending connections the guest's TCP stack keeps (each costs 128 KiB of buffers).
 pub const BACKLOG: i32 = 16;

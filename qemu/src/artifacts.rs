@@ -76,6 +76,63 @@ const KERNEL_HTTP: Component = Component {
     ],
 };
 
+/// The example apps in `kernel/apps/`: plain Hermit programs that read a gitfs image
+/// through `std::fs` (crate `gitfs`).
+const APPS: [Component; 2] = [
+    Component {
+        what: "walk example app",
+        env: "GITFS_APP_WALK",
+        dir: "kernel",
+        output: "kernel/target/x86_64-unknown-hermit/release/walk",
+        sources: &["kernel", "format/src", "format/Cargo.toml"],
+        cargo_args: &["--locked", "-p", "gitfs-walk"],
+    },
+    // Built with networking, beside the HTTP kernel (same kernel features).
+    Component {
+        what: "webserver example app",
+        env: "GITFS_APP_WEBSERVER",
+        dir: "kernel",
+        output: "kernel/target/http/x86_64-unknown-hermit/release/webserver",
+        sources: &["kernel", "format/src", "format/Cargo.toml"],
+        cargo_args: &[
+            "--locked",
+            "-p",
+            "gitfs-webserver",
+            "--target-dir",
+            "target/http",
+        ],
+    },
+];
+
+/// Names of the example apps [`find_or_build_app`] knows.
+pub const APP_NAMES: [&str; 2] = ["walk", "webserver"];
+
+/// The ELF of example app `name` (see [`APP_NAMES`]), built when missing or stale;
+/// its environment variable (`GITFS_APP_WALK`, ...) points at another image instead.
+pub fn find_or_build_app(root: &Path, name: &str) -> Result<PathBuf> {
+    let i = APP_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .ok_or_else(|| Error::UnknownApp(name.to_string()))?;
+    let c = &APPS[i];
+    let path = match std::env::var_os(c.env) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let _lock = FileLock::acquire(&root.join("target").join("gitfs-qemu-build.lock"));
+            ensure_built(root, c)?;
+            root.join(c.output)
+        }
+    };
+    if !path.is_file() {
+        return Err(Error::ArtifactMissing {
+            what: c.what,
+            path,
+            env: c.env,
+        });
+    }
+    Ok(path)
+}
+
 pub fn repo_root() -> PathBuf {
     match std::env::var_os(ROOT_ENV) {
         Some(r) => PathBuf::from(r),

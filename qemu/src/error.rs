@@ -12,6 +12,8 @@ pub enum Error {
         path: PathBuf,
         env: &'static str,
     },
+    #[error("no example app named {0:?} (known: walk, webserver)")]
+    UnknownApp(String),
     #[error("building the {what} failed ({status}): {tail}")]
     BuildFailed {
         what: &'static str,

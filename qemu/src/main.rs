@@ -114,6 +114,29 @@ enum Cmd {
         #[command(flatten)]
         boot: BootOpts,
     },
+    /// Boot a Hermit app that reads a gitfs image with std::fs: an example app of this
+    /// repository (`walk`, `webserver`) or any app ELF linked with the `gitfs` crate.
+    /// What the app prints goes to stdout (kernel log lines left out); exits 0 when the
+    /// app exits 0.
+    App {
+        /// `walk`, `webserver`, or the path of a Hermit app ELF.
+        app: String,
+        /// gitfs image attached as the virtio-blk disk.
+        #[arg(long, value_name = "IMAGE")]
+        disk: Option<PathBuf>,
+        /// Forward 127.0.0.1:PORT on the host to the app's port 8080 (needs an app built
+        /// with networking, such as `webserver`).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Seconds without any output after which the app is stopped.
+        #[arg(long, default_value_t = 120)]
+        idle_timeout: u64,
+        #[command(flatten)]
+        boot: BootOpts,
+        /// Arguments for the app (after `--`).
+        #[arg(last = true)]
+        app_args: Vec<String>,
+    },
     /// Print the QEMU command line that `run` would use.
     Command {
         #[command(flatten)]
@@ -338,6 +361,14 @@ fn real_main() -> Result<ExitCode> {
         }
         Cmd::Serve { image, port, boot } => http_cmd::serve(&boot, &image, port),
         Cmd::BenchHttp { requests, boot } => http_cmd::bench(&boot, requests),
+        Cmd::App {
+            app,
+            disk,
+            port,
+            idle_timeout,
+            boot,
+            app_args,
+        } => run_app(&boot, &app, disk.as_deref(), port, idle_timeout, app_args),
         Cmd::Command { vm, app_args } => {
             let config = vm.config(&app_args)?;
             let accel = config.resolve_accel()?;
@@ -388,6 +419,59 @@ fn with_session(
     match exit.context("stopping the unikernel")? {
         Exit::Success => Ok(ExitCode::SUCCESS),
         other => bail!("the unikernel ended with {other}"),
+    }
+}
+
+/// `app`: boots `app` (a name from `artifacts::APP_NAMES` or an ELF path) and copies its
+/// output to stdout.
+fn run_app(
+    boot: &BootOpts,
+    app: &str,
+    disk: Option<&Path>,
+    port: Option<u16>,
+    idle_timeout: u64,
+    app_args: Vec<String>,
+) -> Result<ExitCode> {
+    if let Some(d) = disk {
+        if !d.is_file() {
+            bail!("{}: no such image file", d.display());
+        }
+    }
+    let elf = if artifacts::APP_NAMES.contains(&app) && !Path::new(app).exists() {
+        artifacts::find_or_build_app(&artifacts::repo_root(), app)
+            .with_context(|| format!("preparing the {app} app"))?
+    } else {
+        let p = PathBuf::from(app);
+        if !p.is_file() {
+            bail!(
+                "{app}: not an example app ({}) nor an ELF file",
+                artifacts::APP_NAMES.join(", ")
+            );
+        }
+        p
+    };
+    let mut config = boot.config(disk, &[])?;
+    // A plain app gets exactly the arguments it was given.
+    config.app_args = app_args;
+    if let Some(a) = config.artifacts.as_mut() {
+        a.kernel = elf;
+    }
+    if let Some(p) = port {
+        config.http_port = Some(if p == 0 { gitfs_qemu::http::free_port()? } else { p });
+    }
+    let mut vm = Vm::spawn(&config).context("starting QEMU")?;
+    if let Some(p) = config.http_port {
+        eprintln!("gitfs-qemu: http://127.0.0.1:{p}/ reaches the app's port 8080");
+    }
+    let mut out = std::io::stdout().lock();
+    let exit = vm.copy_app_output(&mut out, Duration::from_secs(idle_timeout))?;
+    match exit {
+        Exit::Success => Ok(ExitCode::SUCCESS),
+        Exit::LoaderFailure => bail!("the loader failed: {}", vm.transcript().trim_end()),
+        other => {
+            eprintln!("gitfs-qemu: the app ended with {other}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -484,6 +484,45 @@ impl Vm {
         }
     }
 
+    /// Copies what a plain app prints to `out`, line by line, until QEMU exits: kernel
+    /// log lines and the kernel's statistics after the app ends are left out. Fails if
+    /// the guest is silent for `idle` (QEMU is then killed).
+    pub fn copy_app_output(&mut self, out: &mut dyn std::io::Write, idle: Duration) -> Result<Exit> {
+        let mut app_done = false;
+        loop {
+            match self.console.read_line_bytes(idle) {
+                Ok(line) => {
+                    // The kernel's shutdown report follows the app's last line.
+                    if line == KERNEL_EXIT_REPORT.as_bytes() {
+                        app_done = true;
+                    }
+                    if app_done || is_kernel_log(&String::from_utf8_lossy(&line)) {
+                        continue;
+                    }
+                    out.write_all(&line)
+                        .and_then(|()| out.write_all(b"\n"))
+                        .map_err(Error::io("writing the app's output"))?;
+                }
+                Err(Error::ConsoleClosed { .. }) => {
+                    let rest = self.console.buffered().to_vec();
+                    if !app_done && !rest.is_empty() {
+                        out.write_all(&rest).map_err(Error::io("writing the app's output"))?;
+                    }
+                    out.flush().map_err(Error::io("writing the app's output"))?;
+                    return self.wait_exit(self.stop_timeout);
+                }
+                Err(Error::Timeout { .. }) => {
+                    self.kill();
+                    return Err(Error::Timeout {
+                        what: "the app's output",
+                        timeout: idle,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Kills QEMU's process group now and reaps it.
     pub fn kill(&mut self) {
         if self.exit.is_none() {
@@ -522,6 +561,10 @@ fn kill_group(child: &mut Child) -> Option<ExitStatus> {
     }
     child.wait().ok()
 }
+
+/// The first line the kernel prints once the app has exited (interrupt counts and the
+/// exit status follow).
+pub const KERNEL_EXIT_REPORT: &str = "Number of interrupts";
 
 /// Hermit's kernel log format: `[CORE][LEVEL] message`, level maybe in ANSI colour.
 pub fn is_kernel_log(line: &str) -> bool {

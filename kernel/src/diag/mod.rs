@@ -50,7 +50,7 @@ pub struct Service<D> {
 /// COM2 in the guest: probed and initialised by the first `com2bench`.
 #[cfg(target_os = "hermit")]
 fn open_com2() -> Result<Box<dyn RawPort>, String> {
-    use crate::hermit::com2::Com2;
+    use gitfs::hermit::com2::Com2;
 
     struct Port(Com2);
     impl RawPort for Port {

@@ -2,8 +2,8 @@
 //! does (through the console's echo and output quirks) and compared with git's own.
 
 use super::*;
-use crate::fs::Fs;
-use crate::tree::testimage::{noise, Entry, Repo};
+use gitfs::fs::Fs;
+use gitfs::tree::testimage::{noise, Entry, Repo};
 use gitfs_console::{encode_request, parse_info, parse_records, Decoder, Response};
 use gitfs_format::{object_id, ObjectKind};
 
@@ -264,7 +264,7 @@ fn ranges_stat_digest_info() {
     let want = repo.git_text(&["rev-parse", "HEAD:docs"]).unwrap();
     assert_eq!(String::from_utf8(payload).unwrap(), want.trim());
 
-    fs.set_boot_figures(crate::fs::BootFigures {
+    fs.set_boot_figures(gitfs::fs::BootFigures {
         boot_ms: Some(1234),
         tree_ms: Some(5),
         heap_bytes: None,
@@ -466,7 +466,7 @@ fn imager_images_serve_like_git() {
         );
         return;
     }
-    let dev = crate::blockdev::FileDevice::open(&img_path).unwrap();
+    let dev = gitfs::blockdev::FileDevice::open(&img_path).unwrap();
     let mut fs = Fs::open(dev).unwrap();
     let mut n = 0;
     for (_, ty, id, path) in ls_tree_all(&repo) {

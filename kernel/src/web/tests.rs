@@ -1,7 +1,7 @@
 //! The adapter against stock git, through the HTTP server's own byte-level entry point.
 
 use super::*;
-use crate::tree::testimage::{noise, Entry, Repo};
+use gitfs::tree::testimage::{noise, Entry, Repo};
 
 fn sample() -> (Repo, HttpFs<Vec<u8>>) {
     let repo = Repo::new(&[

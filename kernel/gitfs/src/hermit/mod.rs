@@ -3,6 +3,7 @@
 //! read the page tables itself.
 
 mod blk;
+pub mod mount;
 mod clock;
 pub mod com2;
 mod hal;

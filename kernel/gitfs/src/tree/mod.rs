@@ -11,8 +11,9 @@ use std::ops::Range;
 
 use gitfs_format::{object::TreeIter, BlockDevice, EntryMode, Error, Image, ObjectId, ObjectKind};
 
-#[cfg(not(target_os = "hermit"))]
-#[doc(hidden)]
+/// Test kit for this crate and its dependants (feature `testing`): images built with
+/// stock git, on the host.
+#[cfg(all(not(target_os = "hermit"), any(test, feature = "testing")))]
 pub mod testimage;
 
 /// Index of a node; the root is [`Tree::ROOT`].

@@ -4,6 +4,7 @@
 //! returned. Verified blobs are kept (see [`BlobCache`]): successive range reads of one
 //! large file, and small files read again, inflate and hash once.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -11,6 +12,11 @@ use gitfs_format::{BlockDevice, Commit, EntryMode, Error, Image, ObjectId, Objec
 
 use crate::blob_cache::BlobCache;
 use crate::tree::{Counts, LookupError, NodeId, ObjRef, Tree, TreeError};
+
+/// Symbolic links one lookup follows at most (Linux's limit).
+pub const MAX_SYMLINK_HOPS: usize = 40;
+/// A longer symlink target is not followed (Linux's `PATH_MAX`).
+pub const MAX_LINK_TARGET: u64 = 4096;
 
 /// Why an operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +32,8 @@ pub enum FsError {
     },
     /// The content of a submodule is not in the image.
     Submodule,
+    /// More than [`MAX_SYMLINK_HOPS`] symbolic links in one lookup.
+    TooManyLinks,
     /// The image does not hold what it claims (SHA-1 mismatch, bad object, ...).
     Corrupt(Error),
     Io,
@@ -45,6 +53,7 @@ impl fmt::Display for FsError {
                 )
             }
             FsError::Submodule => write!(f, "a submodule: its content is not in the image"),
+            FsError::TooManyLinks => write!(f, "too many levels of symbolic links"),
             FsError::Corrupt(e) => write!(f, "corrupt image: {e}"),
             FsError::Io => write!(f, "disk I/O error"),
         }
@@ -210,6 +219,84 @@ impl<D: BlockDevice> Fs<D> {
 
     pub fn resolve(&self, path: &[u8]) -> Result<NodeId, FsError> {
         Ok(self.tree.lookup(path)?)
+    }
+
+    /// Resolves `path` below the root, following symbolic links in every component
+    /// and, when `follow`, in the last one: POSIX path resolution inside the tree.
+    /// Empty components and `.` are skipped, `..` goes up; a link target is relative to
+    /// the link's directory. A target that is absolute, empty or too long, and `..`
+    /// above the root, leave the tree: `NotFound`, as for a dangling link.
+    pub fn lookup(&mut self, path: &[u8], follow: bool) -> Result<NodeId, FsError> {
+        if path.contains(&0) {
+            return Err(FsError::BadPath("NUL byte in path"));
+        }
+        // Directories from the root down to the current one.
+        let mut chain: Vec<NodeId> = vec![Tree::ROOT];
+        let mut todo: VecDeque<Vec<u8>> = path.split(|&b| b == b'/').map(<[u8]>::to_vec).collect();
+        let mut hops = 0;
+        while let Some(comp) = todo.pop_front() {
+            let cur = *chain.last().unwrap_or(&Tree::ROOT);
+            match comp.as_slice() {
+                b"" | b"." | b".." if !self.tree.is_dir(cur) => {
+                    return Err(FsError::NotADirectory)
+                }
+                b"" | b"." => continue,
+                b".." => {
+                    if chain.len() == 1 {
+                        return Err(FsError::NotFound);
+                    }
+                    chain.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            if !self.tree.is_dir(cur) {
+                return Err(FsError::NotADirectory);
+            }
+            let node = self.tree.child(cur, &comp).ok_or(FsError::NotFound)?;
+            if self.tree.mode(node) != EntryMode::Symlink || (!follow && todo.is_empty()) {
+                chain.push(node);
+                continue;
+            }
+            hops += 1;
+            if hops > MAX_SYMLINK_HOPS {
+                return Err(FsError::TooManyLinks);
+            }
+            if self.size_of(node)?.unwrap_or(0) > MAX_LINK_TARGET {
+                return Err(FsError::NotFound);
+            }
+            let target = self.blob_arc(node)?;
+            if target.is_empty() || target[0] == b'/' {
+                return Err(FsError::NotFound);
+            }
+            for seg in target.split(|&b| b == b'/').rev() {
+                todo.push_front(seg.to_vec());
+            }
+        }
+        Ok(*chain.last().unwrap_or(&Tree::ROOT))
+    }
+
+    /// The verified bytes of the file or symlink `node`, shared with the cache.
+    pub fn content(&mut self, node: NodeId) -> Result<Arc<[u8]>, FsError> {
+        self.blob_arc(node)
+    }
+
+    /// The blob size of `node` without inflating it; `None` for directories and
+    /// submodules.
+    pub fn size(&mut self, node: NodeId) -> Result<Option<u64>, FsError> {
+        self.size_of(node)
+    }
+
+    /// The committer time of the image's commit (Unix seconds), read and verified.
+    pub fn commit_time(&mut self) -> Result<u64, FsError> {
+        let id = self.image.header().commit;
+        let obj = self.image.read_verified(&id)?;
+        if obj.kind != ObjectKind::Commit {
+            return Err(FsError::Corrupt(Error::BadObject("image commit is not a commit")));
+        }
+        Commit::parse(&obj.data)?
+            .time()
+            .ok_or(FsError::Corrupt(Error::BadObject("commit without a time")))
     }
 
     /// The Git object id of a node.

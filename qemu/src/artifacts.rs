@@ -78,7 +78,7 @@ const KERNEL_HTTP: Component = Component {
 
 /// The example apps in `kernel/apps/`: plain Hermit programs that read a gitfs image
 /// through `std::fs` (crate `gitfs`).
-const APPS: [Component; 2] = [
+const APPS: [Component; 3] = [
     Component {
         what: "walk example app",
         env: "GITFS_APP_WALK",
@@ -86,6 +86,15 @@ const APPS: [Component; 2] = [
         output: "kernel/target/x86_64-unknown-hermit/release/walk",
         sources: &["kernel", "format/src", "format/Cargo.toml"],
         cargo_args: &["--locked", "-p", "gitfs-walk"],
+    },
+    // The test and benchmark kit: answers std::fs requests on the serial console.
+    Component {
+        what: "fsprobe test app",
+        env: "GITFS_APP_FSPROBE",
+        dir: "kernel",
+        output: "kernel/target/x86_64-unknown-hermit/release/fsprobe",
+        sources: &["kernel", "format/src", "format/Cargo.toml"],
+        cargo_args: &["--locked", "-p", "gitfs-fsprobe"],
     },
     // Built with networking, beside the HTTP kernel (same kernel features).
     Component {
@@ -105,7 +114,7 @@ const APPS: [Component; 2] = [
 ];
 
 /// Names of the example apps [`find_or_build_app`] knows.
-pub const APP_NAMES: [&str; 2] = ["walk", "webserver"];
+pub const APP_NAMES: [&str; 3] = ["walk", "fsprobe", "webserver"];
 
 /// The ELF of example app `name` (see [`APP_NAMES`]), built when missing or stale;
 /// its environment variable (`GITFS_APP_WALK`, ...) points at another image instead.

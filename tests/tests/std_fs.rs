@@ -57,8 +57,8 @@ fn fixture() -> &'static Fixture {
         link("missing", "link-dangling");
         git(&repo, &["add", "-A"]);
         git(&repo, &["update-index", "--chmod=+x", "bin/run.sh"]);
-        let sub = "--cacheinfo=160000,0123456789abcdef0123456789abcdef01234567,sub";
-        git(&repo, &["update-index", "--add", sub]);
+        let sub = "160000,0123456789abcdef0123456789abcdef01234567,sub";
+        git(&repo, &["update-index", "--add", "--cacheinfo", sub]);
         git(&repo, &["commit", "-q", "-m", "std fs fixture"]);
         let image = dir.join("fixture.img");
         make_image(&repo, &image, &[]);
@@ -123,7 +123,7 @@ fn walk_prints_what_git_ls_tree_prints() {
             .join("\n")
     };
     assert_eq!(show(&got), show(&want));
-    assert_eq!(got.len(), 21);
+    assert_eq!(got.len(), 20, "16 files and 4 links");
 }
 
 /// One probe boot for the read-side checks (a boot costs seconds under TCG).
@@ -140,7 +140,12 @@ fn std_fs_reads_seeks_metadata_and_errors() {
         let path = String::from_utf8(e.name.clone()).expect("UTF-8 names");
         match e.mode {
             0o160000 => {
+                // An empty directory, which std's Hermit backend cannot list (it turns
+                // getdents64's 0 into "os error 0"): the probe, like `walk`, reads that
+                // as empty.
                 assert_eq!(ask(&format!("ls\t{path}")), "ok ", "submodule: empty dir");
+                let s = ask(&format!("stat\t{path}"));
+                assert!(s.starts_with("ok dir 40755 "), "{path}: {s}");
             }
             0o120000 => {
                 let target = String::from_utf8(blob(&f.repo, &path)).unwrap();
@@ -228,7 +233,8 @@ fn std_fs_reads_seeks_metadata_and_errors() {
         ("write", "ReadOnlyFilesystem/30"),
         ("append", "ReadOnlyFilesystem/30"),
         ("truncate", "ReadOnlyFilesystem/30"),
-        ("write_all", "ReadOnlyFilesystem/30"),
+        // Writing to a descriptor opened for reading: EBADF, as on Linux.
+        ("write_all", "Uncategorized/9"),
         ("remove_file", "ReadOnlyFilesystem/30"),
         ("create_dir", "ReadOnlyFilesystem/30"),
         ("remove_dir", "ReadOnlyFilesystem/30"),
@@ -273,10 +279,12 @@ fn a_corrupt_blob_is_an_error_never_bytes() {
     std::fs::write(&image, &bytes).expect("write image");
     let mut vm = Vm::boot(&app_config("fsprobe", &image)).expect("boot");
     let pid = vm.pid();
-    assert_eq!(vm.request("read\tvictim.bin").unwrap(), "err InvalidData 5");
+    // The crate says on stderr what is corrupt, then the app sees EIO.
+    let said = vm.request("read\tvictim.bin").unwrap();
+    assert!(said.starts_with("gitfs: victim.bin: corrupt image: "), "{said}");
+    let answer = vm.console().read_line(Duration::from_secs(60)).unwrap();
+    assert_eq!(answer, "err InvalidData 5");
     assert_eq!(vm.request("read\tok.txt").unwrap(), format!("ok 5 {}", sha1_hex(b"fine\n")));
-    let t = vm.transcript();
-    assert!(t.contains("gitfs: victim.bin: corrupt image"), "{t}");
     assert_eq!(vm.stop().expect("stop"), gitfs_qemu::Exit::Success);
     assert_gone(pid);
 }

@@ -34,7 +34,9 @@ pub mod volume;
 pub mod hermit;
 
 mod mount;
-pub use mount::{error_kind, mode, mount, read_link, Mount, MountError, Mounted};
+pub use mount::{
+    error_kind, is_empty_listing, mode, mount, os_error, read_link, Mount, MountError, Mounted,
+};
 #[cfg(target_os = "hermit")]
 pub use mount::{mounted, Disk};
 

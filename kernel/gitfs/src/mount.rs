@@ -134,14 +134,36 @@ pub fn mode(path: impl AsRef<Path>) -> io::Result<u32> {
     imp::mode(path.as_ref())
 }
 
-/// The `io::ErrorKind` for an error from a gitfs mount. std's Hermit backend at the
-/// pinned toolchain maps few errno values (`ENOENT` -> `NotFound`, `EINVAL` ->
-/// `InvalidInput`, ...) and leaves `EROFS`, `EISDIR`, `ENOTDIR`, `EFBIG` and `EIO`
-/// `Uncategorized`; this maps them as Linux does (`EIO`, a corrupt object, gives
-/// `InvalidData`). The raw errno stays in `raw_os_error()`.
+/// Whether an error from `std::fs::read_dir` means only "the directory is empty".
+/// std's Hermit backend at the pinned toolchain turns `getdents64`'s 0 (no entries)
+/// into `os error 0`, so an empty directory cannot be listed; in a gitfs image only
+/// a submodule (and an empty tree) is one. Elsewhere this is never true.
+pub fn is_empty_listing(e: &io::Error) -> bool {
+    cfg!(target_os = "hermit") && e.raw_os_error() == Some(0)
+}
+
+/// The errno behind a `std::fs` error. std's Hermit backend at the pinned toolchain
+/// keeps only an `io::ErrorKind` (`raw_os_error()` is `None`) and knows few errno
+/// values: `EROFS`, `EISDIR`, `ENOTDIR`, `EFBIG` and `EIO` all come out as
+/// `Uncategorized`. The kernel also leaves the errno of the thread's last failed
+/// system call where `sys_get_errno` reads it: this returns it when it is consistent
+/// with `e`. Call it right after the failing call, on the same thread.
+pub fn os_error(e: &io::Error) -> Option<i32> {
+    if let Some(raw) = e.raw_os_error() {
+        return Some(raw);
+    }
+    let errno = imp::last_errno()?;
+    // Only if std would have turned that errno into this very error kind.
+    (errno > 0 && io::Error::from_raw_os_error(errno).kind() == e.kind()).then_some(errno)
+}
+
+/// The `io::ErrorKind` for an error from a gitfs mount, from [`os_error`], mapped as
+/// Linux does: `EROFS` -> `ReadOnlyFilesystem`, `EISDIR` -> `IsADirectory`, `ENOTDIR`
+/// -> `NotADirectory`, `EFBIG` -> `FileTooLarge`, and `EIO` (a corrupt object) ->
+/// `InvalidData`.
 pub fn error_kind(e: &io::Error) -> io::ErrorKind {
     use hermit_abi::errno;
-    match e.raw_os_error() {
+    match os_error(e) {
         Some(errno::EROFS) => io::ErrorKind::ReadOnlyFilesystem,
         Some(errno::EISDIR) => io::ErrorKind::IsADirectory,
         Some(errno::ENOTDIR) => io::ErrorKind::NotADirectory,
@@ -202,6 +224,11 @@ mod imp {
         })
     }
 
+    pub fn last_errno() -> Option<i32> {
+        // SAFETY: reads this thread's errno slot.
+        Some(unsafe { hermit_abi::get_errno() })
+    }
+
     pub fn mode(path: &Path) -> io::Result<u32> {
         let c = std::ffi::CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -246,6 +273,11 @@ mod imp {
 
     pub fn read_link(path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(path)
+    }
+
+    /// std keeps the errno in `raw_os_error()` here.
+    pub fn last_errno() -> Option<i32> {
+        None
     }
 
     #[cfg(unix)]

@@ -44,7 +44,7 @@ fn err(e: &io::Error) -> String {
     format!(
         "err {:?} {}",
         gitfs::error_kind(e),
-        e.raw_os_error().unwrap_or(0)
+        gitfs::os_error(e).unwrap_or(0)
     )
 }
 
@@ -74,7 +74,12 @@ fn answer(root: &Path, args: &[&str]) -> io::Result<String> {
         }
         "ls" => {
             let mut names = Vec::new();
-            for e in fs::read_dir(path(1)?)? {
+            let listing = match fs::read_dir(path(1)?) {
+                Ok(listing) => Some(listing),
+                Err(e) if gitfs::is_empty_listing(&e) => None,
+                Err(e) => return Err(e),
+            };
+            for e in listing.into_iter().flatten() {
                 let e = e?;
                 let t = e.file_type()?;
                 let kind = if t.is_dir() {
@@ -159,7 +164,7 @@ fn seek(path: &Path, ops: &str) -> io::Result<String> {
         let pos = match pos {
             Ok(p) => p,
             Err(e) => {
-                out.push(format!("E{}", e.raw_os_error().unwrap_or(0)));
+                out.push(format!("E{}", gitfs::os_error(&e).unwrap_or(0)));
                 continue;
             }
         };
@@ -177,7 +182,7 @@ fn writes(path: &Path) -> String {
         Err(e) => format!(
             "{:?}/{}",
             gitfs::error_kind(&e),
-            e.raw_os_error().unwrap_or(0)
+            gitfs::os_error(&e).unwrap_or(0)
         ),
     };
     let new = path.with_file_name("probe-new-file");

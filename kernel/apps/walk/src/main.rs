@@ -34,7 +34,12 @@ fn main() {
 /// as bytes, a directory's name with a `/` after it.
 fn walk(dir: &Path, rel: &mut Vec<u8>, out: &mut impl Write) -> io::Result<()> {
     let mut entries = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => Some(listing),
+        Err(e) if gitfs::is_empty_listing(&e) => None,
+        Err(e) => return Err(e),
+    };
+    for entry in listing.into_iter().flatten() {
         let entry = entry?;
         let name = entry.file_name().into_encoded_bytes();
         let ft = entry.file_type()?;

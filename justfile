@@ -35,8 +35,9 @@ build: build-guest
 # and with the HTTP server: kernel/target/http/x86_64-unknown-hermit/release/gitfs-kernel).
 build-guest: setup
     cd loader && ./build.sh >&2
-    cd kernel && cargo build --release
+    cd kernel && cargo build --release --locked -p gitfs-kernel -p gitfs-walk -p gitfs-fsprobe
     cd kernel && cargo build --release --locked --features http --target-dir target/http
+    cd kernel && cargo build --release --locked -p gitfs-webserver --target-dir target/http
 
 # Everything: format and lint checks, host tests, kernel logic tests, end-to-end tests under QEMU.
 test: build-guest
@@ -44,10 +45,10 @@ test: build-guest
     cargo fmt --manifest-path kernel/Cargo.toml --check
     cargo fmt --manifest-path loader/Cargo.toml --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo clippy --locked --manifest-path kernel/Cargo.toml --target x86_64-unknown-linux-gnu --lib --tests --examples -- -D warnings
+    cargo clippy --locked --manifest-path kernel/Cargo.toml --workspace --target x86_64-unknown-linux-gnu --lib --bins --tests --examples -- -D warnings
     cargo test --workspace
     # The kernel's logic on the host (its .cargo/config.toml targets Hermit: run from here).
-    cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --lib --target x86_64-unknown-linux-gnu
+    cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --workspace --target x86_64-unknown-linux-gnu
     cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --features http --lib --target x86_64-unknown-linux-gnu
 
 # Make an image: just image SOURCE IMAGE [imager make options]
@@ -89,6 +90,7 @@ bench: build
     cargo run -q --release -p gitfs-qemu -- bench-serve
     cargo run -q --release -p gitfs-qemu --bin console-bench -- --bytes 4194304 --rounds 3
     cargo run -q --release -p gitfs-qemu -- bench-http
+    cargo run -q --release -p gitfs-qemu -- bench-std-fs
 
 # Fuzz each parser of the image format for SECONDS (installs cargo-fuzz if missing).
 fuzz SECONDS="20": setup

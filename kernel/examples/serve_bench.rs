@@ -6,10 +6,10 @@
 
 use std::time::Instant;
 
-use gitfs_console::{encode_request, Decoder, Request, Response};
 use gitfs::fs::Fs;
-use gitfs_kernel::server::serve;
 use gitfs::tree::testimage::{noise, Entry, Repo};
+use gitfs_console::{encode_request, Decoder, Request, Response};
+use gitfs_kernel::server::serve;
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

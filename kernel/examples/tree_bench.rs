@@ -8,9 +8,9 @@
 
 use std::time::Instant;
 
-use gitfs_format::Image;
 use gitfs::tree::testimage::{Entry, Repo};
 use gitfs::tree::Tree;
+use gitfs_format::Image;
 
 fn entries(files: usize) -> Vec<Entry> {
     (0..files)

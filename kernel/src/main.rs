@@ -12,8 +12,8 @@ use std::io::{self, Write};
 use std::process::exit;
 use std::time::Instant;
 
-use gitfs_format::BlockDevice;
 use gitfs::fs::{BootFigures, Fs};
+use gitfs_format::BlockDevice;
 use gitfs_kernel::heap::{self, CountingAlloc};
 use gitfs_kernel::server::{self, ExitRequest};
 use gitfs_kernel::{diag, VERSION};
@@ -58,7 +58,8 @@ fn main() {
         .iter()
         .enumerate()
         .find(|(i, a)| {
-            !a.starts_with("--") && !(*i > 0 && args[i - 1] == "--http" && a.parse::<u16>().is_ok())
+            !(a.starts_with("--")
+                || (*i > 0 && args[i - 1] == "--http" && a.parse::<u16>().is_ok()))
         })
         .map(|(_, a)| a.as_str());
     let disk = open_disk(path);

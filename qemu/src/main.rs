@@ -13,6 +13,7 @@ use gitfs_qemu::{
 
 mod http_cmd;
 mod serve_bench;
+mod std_fs_bench;
 
 /// Boot the gitfs Hermit unikernel (our loader + the kernel app) under QEMU.
 ///
@@ -92,6 +93,14 @@ enum Cmd {
     BenchServe {
         #[command(flatten)]
         opts: serve_bench::Opts,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
+    /// Benchmark std::fs on a gitfs mount: the `fsprobe` app reads every file with
+    /// `fs::read` and with the library's direct read in one boot; open+metadata p50/p99.
+    BenchStdFs {
+        #[command(flatten)]
+        opts: std_fs_bench::Opts,
         #[command(flatten)]
         boot: BootOpts,
     },
@@ -359,6 +368,10 @@ fn real_main() -> Result<ExitCode> {
             serve_bench::run(&opts, &boot.config(None, &[])?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::BenchStdFs { opts, boot } => {
+            std_fs_bench::run(&opts, &boot.config(None, &[])?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Serve { image, port, boot } => http_cmd::serve(&boot, &image, port),
         Cmd::BenchHttp { requests, boot } => http_cmd::bench(&boot, requests),
         Cmd::App {
@@ -457,7 +470,11 @@ fn run_app(
         a.kernel = elf;
     }
     if let Some(p) = port {
-        config.http_port = Some(if p == 0 { gitfs_qemu::http::free_port()? } else { p });
+        config.http_port = Some(if p == 0 {
+            gitfs_qemu::http::free_port()?
+        } else {
+            p
+        });
     }
     let mut vm = Vm::spawn(&config).context("starting QEMU")?;
     if let Some(p) = config.http_port {

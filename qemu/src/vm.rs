@@ -487,7 +487,11 @@ impl Vm {
     /// Copies what a plain app prints to `out`, line by line, until QEMU exits: kernel
     /// log lines and the kernel's statistics after the app ends are left out. Fails if
     /// the guest is silent for `idle` (QEMU is then killed).
-    pub fn copy_app_output(&mut self, out: &mut dyn std::io::Write, idle: Duration) -> Result<Exit> {
+    pub fn copy_app_output(
+        &mut self,
+        out: &mut dyn std::io::Write,
+        idle: Duration,
+    ) -> Result<Exit> {
         let mut app_done = false;
         loop {
             match self.console.read_line_bytes(idle) {
@@ -506,7 +510,8 @@ impl Vm {
                 Err(Error::ConsoleClosed { .. }) => {
                     let rest = self.console.buffered().to_vec();
                     if !app_done && !rest.is_empty() {
-                        out.write_all(&rest).map_err(Error::io("writing the app's output"))?;
+                        out.write_all(&rest)
+                            .map_err(Error::io("writing the app's output"))?;
                     }
                     out.flush().map_err(Error::io("writing the app's output"))?;
                     return self.wait_exit(self.stop_timeout);

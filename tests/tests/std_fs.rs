@@ -40,12 +40,18 @@ fn fixture() -> &'static Fixture {
         w("README.md", b"# std::fs on gitfs\n");
         w("empty", b"");
         w("docs/read me.md", b"a name with a space\n");
-        w("docs/\u{e9}t\u{e9} \u{65e5}\u{672c}.txt", b"non-ASCII name\n");
+        w(
+            "docs/\u{e9}t\u{e9} \u{65e5}\u{672c}.txt",
+            b"non-ASCII name\n",
+        );
         w("docs/say \"hi\".txt", b"quotes in a name\n");
         w("a/b/c/d/e/f/g/h/deep.txt", b"deep\n");
         w(BIG, &noise(3 << 20, 5));
         for i in 0..8 {
-            w(&format!("many/f{i}.bin"), &noise(150_000 + i * 777, 100 + i as u64));
+            w(
+                &format!("many/f{i}.bin"),
+                &noise(150_000 + i * 777, 100 + i as u64),
+            );
         }
         w("bin/run.sh", b"#!/bin/sh\necho run\n");
         let link = |target: &str, at: &str| {
@@ -110,12 +116,19 @@ fn walk_prints_what_git_ls_tree_prints() {
         "walk failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let want = git(&f.repo, &["-c", "core.quotePath=false", "ls-tree", "-r", "-l", "HEAD"]);
+    let want = git(
+        &f.repo,
+        &["-c", "core.quotePath=false", "ls-tree", "-r", "-l", "HEAD"],
+    );
     let want: Vec<&[u8]> = want
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty() && !l.starts_with(b"160000 "))
         .collect();
-    let got: Vec<&[u8]> = out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let got: Vec<&[u8]> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let show = |v: &[&[u8]]| {
         v.iter()
             .map(|l| String::from_utf8_lossy(l).into_owned())
@@ -156,7 +169,11 @@ fn std_fs_reads_seeks_metadata_and_errors() {
             mode => {
                 let data = blob(&f.repo, &path);
                 let got = ask(&format!("read\t{path}"));
-                assert_eq!(got, format!("ok {} {}", data.len(), sha1_hex(&data)), "{path}");
+                assert_eq!(
+                    got,
+                    format!("ok {} {}", data.len(), sha1_hex(&data)),
+                    "{path}"
+                );
                 let perm = if mode == 0o100755 { "100755" } else { "100644" };
                 let want = format!("ok file {perm} {} {} false", data.len(), f.commit_time);
                 assert_eq!(ask(&format!("stat\t{path}")), want, "{path}");
@@ -199,16 +216,32 @@ fn std_fs_reads_seeks_metadata_and_errors() {
         pos = target + got.len() as i64;
         ops.push(op);
     }
-    assert_eq!(ask(&format!("seek\t{BIG}\t{}", ops.join(","))), want.join(" "));
+    assert_eq!(
+        ask(&format!("seek\t{BIG}\t{}", ops.join(","))),
+        want.join(" ")
+    );
 
     // Directories, links and existence.
     assert_eq!(ask("ls\tlink-dir"), "ok d:c");
     let root = ask("ls\t");
-    for entry in ["f:README.md", "d:docs", "l:link-inside", "l:link-dir", "d:sub", "f:empty"] {
-        assert!(root.split(['\t', ' ']).any(|e| e == entry), "{entry} in {root}");
+    for entry in [
+        "f:README.md",
+        "d:docs",
+        "l:link-inside",
+        "l:link-dir",
+        "d:sub",
+        "f:empty",
+    ] {
+        assert!(
+            root.split(['\t', ' ']).any(|e| e == entry),
+            "{entry} in {root}"
+        );
     }
     assert_eq!(ask("read\tlink-inside"), ask("read\tdocs/read me.md"));
-    assert_eq!(ask("read\tlink-dir/c/d/e/f/g/h/deep.txt"), ask("read\ta/b/c/d/e/f/g/h/deep.txt"));
+    assert_eq!(
+        ask("read\tlink-dir/c/d/e/f/g/h/deep.txt"),
+        ask("read\ta/b/c/d/e/f/g/h/deep.txt")
+    );
     let d = ask("stat\tlink-dir");
     assert!(d.starts_with("ok dir 40755 "), "{d}");
     assert!(ask("stat\t").starts_with("ok dir 40755 "));
@@ -245,7 +278,10 @@ fn std_fs_reads_seeks_metadata_and_errors() {
         assert!(w.contains(&format!(" {call}={want}")), "{call}: {w}");
     }
     let data = blob(&f.repo, "docs/read me.md");
-    assert_eq!(ask("read\tdocs/read me.md"), format!("ok {} {}", data.len(), sha1_hex(&data)));
+    assert_eq!(
+        ask("read\tdocs/read me.md"),
+        format!("ok {} {}", data.len(), sha1_hex(&data))
+    );
     assert_eq!(ask("exists\tdocs/probe-new-file"), "ok false");
     assert_eq!(ask("tmp"), "ok kept true");
 
@@ -257,7 +293,11 @@ fn std_fs_reads_seeks_metadata_and_errors() {
 
     assert_eq!(vm.stop().expect("stop"), gitfs_qemu::Exit::Success);
     assert_gone(pid);
-    assert_eq!(std::fs::read(&f.image).expect("image"), before, "the image changed");
+    assert_eq!(
+        std::fs::read(&f.image).expect("image"),
+        before,
+        "the image changed"
+    );
 }
 
 #[test]
@@ -281,10 +321,16 @@ fn a_corrupt_blob_is_an_error_never_bytes() {
     let pid = vm.pid();
     // The crate says on stderr what is corrupt, then the app sees EIO.
     let said = vm.request("read\tvictim.bin").unwrap();
-    assert!(said.starts_with("gitfs: victim.bin: corrupt image: "), "{said}");
+    assert!(
+        said.starts_with("gitfs: victim.bin: corrupt image: "),
+        "{said}"
+    );
     let answer = vm.console().read_line(Duration::from_secs(60)).unwrap();
     assert_eq!(answer, "err InvalidData 5");
-    assert_eq!(vm.request("read\tok.txt").unwrap(), format!("ok 5 {}", sha1_hex(b"fine\n")));
+    assert_eq!(
+        vm.request("read\tok.txt").unwrap(),
+        format!("ok 5 {}", sha1_hex(b"fine\n"))
+    );
     assert_eq!(vm.stop().expect("stop"), gitfs_qemu::Exit::Success);
     assert_gone(pid);
 }
@@ -314,7 +360,10 @@ fn the_webserver_example_serves_every_file() {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        let resp = agent.get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let resp = agent
+            .get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         let status = resp.status().as_u16();
         let mut body = Vec::new();
         resp.into_body()

@@ -253,7 +253,12 @@ impl<D: BlockDevice> Image<D> {
     /// The header and inflated data of the entry at `offset`: one device read.
     pub fn read_entry(&mut self, offset: u64) -> Result<(EntryHeader, Vec<u8>)> {
         let raw = self.raw_entry(offset, u64::MAX)?;
-        let h = pack::parse_entry_header(&raw, offset)?;
+        self.decode_entry(offset, &raw)
+    }
+
+    /// Header and inflated data of a whole raw entry.
+    fn decode_entry(&mut self, offset: u64, raw: &[u8]) -> Result<(EntryHeader, Vec<u8>)> {
+        let h = pack::parse_entry_header(raw, offset)?;
         let (data, used) = pack::inflate_exact(&raw[h.header_len..], h.size)?;
         if h.header_len + used != raw.len() {
             return Err(Error::BadPack("gap after entry data"));
@@ -272,6 +277,15 @@ impl<D: BlockDevice> Image<D> {
 
     /// The object whose entry starts at `offset`, resolving delta chains iteratively.
     pub fn read_at_offset(&mut self, offset: u64) -> Result<Object> {
+        self.resolve(offset, None)
+    }
+
+    /// The object at `offset`; `first` is its entry when the caller has read it.
+    fn resolve(
+        &mut self,
+        offset: u64,
+        mut first: Option<(EntryHeader, Vec<u8>)>,
+    ) -> Result<Object> {
         // Walk down to a base (or a cached intermediate), keeping the deltas.
         let mut chain: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut cur = offset;
@@ -279,7 +293,10 @@ impl<D: BlockDevice> Image<D> {
             if let Some(hit) = self.cache.get(cur) {
                 break hit;
             }
-            let (h, d) = self.read_entry(cur)?;
+            let (h, d) = match first.take() {
+                Some(entry) => entry,
+                None => self.read_entry(cur)?,
+            };
             match self.base_offset(&h.kind)? {
                 None => match h.kind {
                     EntryKind::Base(k) => break (k, d),
@@ -314,10 +331,46 @@ impl<D: BlockDevice> Image<D> {
     /// Like [`read`](Self::read), and the object's SHA-1 must be `id`.
     pub fn read_verified(&mut self, id: &ObjectId) -> Result<Object> {
         let obj = self.read(id)?;
-        if object_id(obj.kind, &obj.data) != *id {
-            return Err(Error::Corrupt(*id));
-        }
-        Ok(obj)
+        verified(obj, id)
+    }
+
+    /// Like [`read_verified`](Self::read_verified), but `accept` is asked with the
+    /// object's size before memory of that size is taken; a refusal is
+    /// [`Error::TooLarge`]. A small entry is read from the device once, size and data
+    /// together.
+    pub fn read_verified_if(
+        &mut self,
+        id: &ObjectId,
+        accept: impl FnOnce(u64) -> bool,
+    ) -> Result<Object> {
+        // Entries up to this many bytes are read whole to learn the size; a larger one
+        // gets a header read first, so a refused object costs no large allocation.
+        const WHOLE: u64 = 64 * 1024;
+        let off = self.offset_of(id)?;
+        let first = if let Some((_, len)) = self.cache.peek_kind(off) {
+            if !accept(len) {
+                return Err(Error::TooLarge);
+            }
+            None
+        } else {
+            let whole = self.entry_end(off)? - off <= WHOLE;
+            let raw = self.raw_entry(off, if whole { u64::MAX } else { 4096 })?;
+            let h = pack::parse_entry_header(&raw, off)?;
+            let size = match h.kind {
+                EntryKind::Base(_) => h.size,
+                _ => self.delta_result_size(off, &raw, &h)?,
+            };
+            if !accept(size) {
+                return Err(Error::TooLarge);
+            }
+            if whole {
+                Some(self.decode_entry(off, &raw)?)
+            } else {
+                None
+            }
+        };
+        let obj = self.resolve(off, first)?;
+        verified(obj, id)
     }
 
     /// Kind and size of an object, inflating only entry headers and the first bytes of
@@ -461,9 +514,7 @@ impl<D: BlockDevice> Image<D> {
         for &(off, pos) in &by_offset {
             let obj = self.read_at_offset(off)?;
             let id = self.index.id_at(pos).ok_or(Error::BadIdx("bad position"))?;
-            if object_id(obj.kind, &obj.data) != id {
-                return Err(Error::Corrupt(id));
-            }
+            verified(obj, &id)?;
         }
         if self.commit()?.tree != self.header.tree {
             return Err(Error::BadHeader("tree is not the commit's tree"));
@@ -479,4 +530,12 @@ impl<D: BlockDevice> Image<D> {
     pub fn scan(&mut self) -> Result<PackScan<'_, D>> {
         PackScan::new(&mut self.dev, self.header.pack)
     }
+}
+
+/// `obj` if its SHA-1 is `id`.
+fn verified(obj: Object, id: &ObjectId) -> Result<Object> {
+    if object_id(obj.kind, &obj.data) != *id {
+        return Err(Error::Corrupt(*id));
+    }
+    Ok(obj)
 }

@@ -56,6 +56,23 @@ fn max_depth(img: &mut Image<Vec<u8>>) -> usize {
     best
 }
 
+/// Size-checked reads, cold (no cached bases) and warm: `accept` sees git's size, a
+/// refusal is TooLarge, an acceptance gives git's bytes.
+fn check_size_checked_reads(fx: &Fixture, image: &[u8]) {
+    let ids = all_ids(Image::open(image.to_vec()).unwrap().index());
+    let expected = cat_all(&fx.dir, &ids);
+    for budget in [0, 32 << 20] {
+        let mut img = Image::open_with(image.to_vec(), budget).unwrap();
+        for (id, _, data) in &expected {
+            let want = data.len() as u64;
+            let refused = img.read_verified_if(id, |n| n != want);
+            assert!(matches!(refused, Err(Error::TooLarge)), "{id}");
+            let obj = img.read_verified_if(id, |n| n == want).unwrap();
+            assert_eq!(&obj.data, data, "{id}");
+        }
+    }
+}
+
 fn check_every_object(fx: &Fixture, img: &mut Image<Vec<u8>>) {
     let ids = all_ids(img.index());
     let expected = cat_all(&fx.dir, &ids);
@@ -100,6 +117,8 @@ fn ofs_delta_pack_reads_like_git() {
     let stats = img.cache_stats();
     assert!(stats.hits > 0, "{stats:?}");
     let warm_inflates = stats.inflated - before;
+
+    check_size_checked_reads(&fx, &make_image(fx.commit, fx.tree, &pack, &idx));
 
     // Same answers with no cache at all.
     let mut cold = Image::open_with(make_image(fx.commit, fx.tree, &pack, &idx), 0).unwrap();

@@ -209,6 +209,18 @@ fn directory_matches_git_write_tree() {
     assert_eq!(info_json(&image)["tree"].as_str(), Some(tree.as_str()));
     // Use the copy's repository as the oracle for the synthesised tree.
     check_against_git(&copy, &image, &tree, tmp.path());
+
+    // The same content elsewhere (under a name with a space) gives the same bytes:
+    // nothing of the builder's path is in the image.
+    let moved = tmp.path().join("moved dir");
+    std::fs::rename(&dir, &moved).expect("rename");
+    let again = tmp.path().join("again.img");
+    make(&moved, &again, &["--date", "2024-01-02T03:04:05Z"]);
+    let bytes = std::fs::read(&image).expect("image");
+    assert!(bytes == std::fs::read(&again).expect("again"));
+    assert_eq!(info_json(&image)["rev"].as_str(), Some(""));
+    let path = tmp.path().as_os_str().as_encoded_bytes();
+    assert!(!bytes.windows(path.len()).any(|w| w == path));
 }
 
 #[test]

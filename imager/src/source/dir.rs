@@ -54,7 +54,9 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
     Ok(Snapshot {
         commit: commit_id,
         tree,
-        rev: root.display().to_string(),
+        // Nothing of where the directory lies: the same content and options give the
+        // same image bytes wherever it is built.
+        rev: String::new(),
         objects,
     })
 }

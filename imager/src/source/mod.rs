@@ -23,7 +23,7 @@ use gitfs_format::{ObjectId, ObjectKind};
 pub struct Snapshot {
     pub commit: ObjectId,
     pub tree: ObjectId,
-    /// The revision as given (`HEAD` when none was), or the directory path.
+    /// The revision as given (`HEAD` when none was); empty for a directory.
     pub rev: String,
     /// The commit first, then every tree and blob reachable from its tree once
     /// (root tree first, then depth first in tree order). Gitlinks are not followed.

@@ -4,7 +4,7 @@
 //! returned. Verified blobs are kept (see [`BlobCache`]): successive range reads of one
 //! large file, and small files read again, inflate and hash once.
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -230,22 +230,35 @@ impl<D: BlockDevice> Fs<D> {
         if path.contains(&0) {
             return Err(FsError::BadPath("NUL byte in path"));
         }
-        // Directories from the root down to the current one.
-        let mut chain: Vec<NodeId> = vec![Tree::ROOT];
-        let mut todo: VecDeque<Vec<u8>> = path.split(|&b| b == b'/').map(<[u8]>::to_vec).collect();
+        // The path left to resolve is `buf[at..]`, borrowed from the caller until a link
+        // is followed: a lookup without links allocates nothing (in a Hermit app each
+        // allocation is a kernel call, and this runs for every open and stat).
+        let mut buf: Cow<'_, [u8]> = Cow::Borrowed(path);
+        let mut at = Some(0);
+        let mut cur = Tree::ROOT;
         let mut hops = 0;
-        while let Some(comp) = todo.pop_front() {
-            let cur = *chain.last().unwrap_or(&Tree::ROOT);
-            match comp.as_slice() {
+        while let Some(start) = at {
+            let end = match buf[start..].iter().position(|&b| b == b'/') {
+                Some(i) => {
+                    at = Some(start + i + 1);
+                    start + i
+                }
+                None => {
+                    at = None;
+                    buf.len()
+                }
+            };
+            let comp = &buf[start..end];
+            match comp {
                 b"" | b"." | b".." if !self.tree.is_dir(cur) => {
                     return Err(FsError::NotADirectory)
                 }
                 b"" | b"." => continue,
                 b".." => {
-                    if chain.len() == 1 {
+                    if cur == Tree::ROOT {
                         return Err(FsError::NotFound);
                     }
-                    chain.pop();
+                    cur = self.tree.parent(cur);
                     continue;
                 }
                 _ => {}
@@ -253,9 +266,9 @@ impl<D: BlockDevice> Fs<D> {
             if !self.tree.is_dir(cur) {
                 return Err(FsError::NotADirectory);
             }
-            let node = self.tree.child(cur, &comp).ok_or(FsError::NotFound)?;
-            if self.tree.mode(node) != EntryMode::Symlink || (!follow && todo.is_empty()) {
-                chain.push(node);
+            let node = self.tree.child(cur, comp).ok_or(FsError::NotFound)?;
+            if self.tree.mode(node) != EntryMode::Symlink || (!follow && at.is_none()) {
+                cur = node;
                 continue;
             }
             hops += 1;
@@ -269,11 +282,16 @@ impl<D: BlockDevice> Fs<D> {
             if target.is_empty() || target[0] == b'/' {
                 return Err(FsError::NotFound);
             }
-            for seg in target.split(|&b| b == b'/').rev() {
-                todo.push_front(seg.to_vec());
+            // The target, then what followed the link, resolved from the link's directory.
+            let mut next = target.to_vec();
+            if let Some(rest) = at {
+                next.push(b'/');
+                next.extend_from_slice(&buf[rest..]);
             }
+            buf = Cow::Owned(next);
+            at = Some(0);
         }
-        Ok(*chain.last().unwrap_or(&Tree::ROOT))
+        Ok(cur)
     }
 
     /// The verified bytes of the file or symlink `node`, shared with the cache.
@@ -319,16 +337,40 @@ impl<D: BlockDevice> Fs<D> {
 
     /// The verified content of a file or symlink node, shared (the cache's handle).
     fn blob_arc(&mut self, node: NodeId) -> Result<Arc<[u8]>, FsError> {
+        self.blob_arc_if(node, |_| true)
+    }
+
+    /// The verified content of a file or symlink node if `accept` takes its size,
+    /// asked before memory of that size is taken; a refusal is
+    /// `FsError::Corrupt(Error::TooLarge)`. One device read for a small file, where
+    /// [`size`](Self::size) then [`content`](Self::content) would take two.
+    pub fn content_if(
+        &mut self,
+        node: NodeId,
+        accept: impl FnOnce(u64) -> bool,
+    ) -> Result<Arc<[u8]>, FsError> {
+        self.blob_arc_if(node, accept)
+    }
+
+    fn blob_arc_if(
+        &mut self,
+        node: NodeId,
+        accept: impl FnOnce(u64) -> bool,
+    ) -> Result<Arc<[u8]>, FsError> {
         let pos = match (self.tree.mode(node), self.tree.object(node)) {
             (EntryMode::Tree, _) => return Err(FsError::IsADirectory),
             (_, ObjRef::Submodule(_)) => return Err(FsError::Submodule),
             (_, ObjRef::Idx(pos)) => pos,
         };
         if let Some(data) = self.cache.get(pos) {
-            return Ok(data);
+            return if accept(data.len() as u64) {
+                Ok(data)
+            } else {
+                Err(FsError::Corrupt(Error::TooLarge))
+            };
         }
         let id = self.id_of(node)?;
-        let obj = self.image.read_verified(&id)?;
+        let obj = self.image.read_verified_if(&id, accept)?;
         if obj.kind != ObjectKind::Blob {
             return Err(FsError::Corrupt(Error::BadObject(
                 "a file entry is not a blob",
@@ -348,14 +390,10 @@ impl<D: BlockDevice> Fs<D> {
         if let Some(len) = self.cache.len_of(pos) {
             return Ok(Some(len as u64));
         }
+        // One header read, not a walk down the delta chain to learn the kind: the tree
+        // entry says it is a blob, and reading the content checks that.
         let id = self.id_of(node)?;
-        let (kind, size) = self.image.object_size(&id)?;
-        if kind != ObjectKind::Blob {
-            return Err(FsError::Corrupt(Error::BadObject(
-                "a file entry is not a blob",
-            )));
-        }
-        Ok(Some(size))
+        Ok(Some(self.image.size_of(&id)?))
     }
 
     /// A whole file (a symlink gives its target).

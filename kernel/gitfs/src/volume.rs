@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use gitfs_format::{BlockDevice, EntryMode};
+use gitfs_format::{BlockDevice, EntryMode, Error};
 use hermit_abi::errno;
 
 use crate::fs::{Fs, FsError};
@@ -114,14 +114,17 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     fn attr_of(&self, fs: &mut Fs<D>, node: NodeId) -> Result<Attr, FsError> {
-        let mode = fs.tree().mode(node);
         let size = fs.size(node)?.unwrap_or(0);
-        Ok(Attr {
+        Ok(self.attr(node, fs.tree().mode(node), size))
+    }
+
+    fn attr(&self, node: NodeId, mode: EntryMode, size: u64) -> Attr {
+        Attr {
             ino: u64::from(node) + 1,
             mode: st_mode(mode),
             size,
             mtime: self.mtime,
-        })
+        }
     }
 
     /// `stat` (`follow`) or `lstat` of `path` (relative to the mount point).
@@ -136,14 +139,17 @@ impl<D: BlockDevice> Volume<D> {
         let (data, attr) = {
             let mut fs = self.fs();
             let node = fs.lookup(path, true).map_err(|e| errno_of(&e))?;
-            let attr = self.attr_of(&mut fs, node).map_err(|e| self.failed(path, &e))?;
-            if attr.is_dir() {
+            let mode = fs.tree().mode(node);
+            if matches!(mode, EntryMode::Tree | EntryMode::Submodule) {
                 return Err(errno::EISDIR);
             }
-            if attr.size > self.max_file_bytes || !fits_in_memory(attr.size) {
-                return Err(errno::EFBIG);
-            }
-            let data = fs.content(node).map_err(|e| self.failed(path, &e))?;
+            let max = self.max_file_bytes;
+            let data = match fs.content_if(node, |size| size <= max && fits_in_memory(size)) {
+                Ok(data) => data,
+                Err(FsError::Corrupt(Error::TooLarge)) => return Err(errno::EFBIG),
+                Err(e) => return Err(self.failed(path, &e)),
+            };
+            let attr = self.attr(node, mode, data.len() as u64);
             (data, attr)
         };
         let handle = {

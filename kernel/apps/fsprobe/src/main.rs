@@ -250,7 +250,8 @@ fn bench(root: &Path, rounds: usize) -> io::Result<String> {
     let mut files = Vec::new();
     list_files(root, Path::new(""), &mut files)?;
     let mut bytes = 0u64;
-    let (mut std_s, mut direct_s) = (f64::MAX, f64::MAX);
+    let (mut std_s, mut direct_s, mut volume_s) = (f64::MAX, f64::MAX, f64::MAX);
+    let mut phases = [0.0f64; 4];
     let mut open_meta = Vec::new();
     for _ in 0..rounds.max(1) {
         // The library's own blob cache would serve the second reader from memory:
@@ -271,6 +272,36 @@ fn bench(root: &Path, rounds: usize) -> io::Result<String> {
             std::hint::black_box(file.data.to_vec());
         }
         direct_s = direct_s.min(t.elapsed().as_secs_f64());
+        // The same calls the kernel makes on the mount, made directly: the cost of the
+        // file-system layer without the system calls.
+        volume.fs().drop_cache();
+        let t = Instant::now();
+        for rel in &files {
+            let errno = io::Error::from_raw_os_error;
+            let h = volume.open(rel.as_os_str().as_encoded_bytes()).map_err(errno)?;
+            let mut buf = vec![0u8; volume.fstat(h).map_err(errno)?.size as usize];
+            volume.read(h, 0, &mut buf).map_err(errno)?;
+            volume.close(h);
+        }
+        volume_s = volume_s.min(t.elapsed().as_secs_f64());
+        // fs::read taken apart into the calls it makes.
+        volume.fs().drop_cache();
+        phases = [0.0; 4];
+        for rel in &files {
+            let t = Instant::now();
+            let mut f = File::open(root.join(rel))?;
+            let t1 = Instant::now();
+            let len = f.metadata()?.len() as usize;
+            let t2 = Instant::now();
+            let mut data = Vec::with_capacity(len);
+            f.read_to_end(&mut data)?;
+            let t3 = Instant::now();
+            drop(f);
+            let t4 = Instant::now();
+            for (p, d) in phases.iter_mut().zip([t1 - t, t2 - t1, t3 - t2, t4 - t3]) {
+                *p += d.as_secs_f64();
+            }
+        }
         for rel in &files {
             let t = Instant::now();
             let f = File::open(root.join(rel))?;
@@ -280,13 +311,21 @@ fn bench(root: &Path, rounds: usize) -> io::Result<String> {
     }
     open_meta.sort_by(f64::total_cmp);
     let pct = |p: f64| open_meta[((open_meta.len() - 1) as f64 * p).round() as usize];
+    let per_file = |s: f64| s * 1e6 / files.len().max(1) as f64;
     Ok(format!(
-        "ok files={} bytes={bytes} std_ms={:.1} direct_ms={:.1} open_meta_p50_us={:.0} open_meta_p99_us={:.0}",
+        "ok files={} bytes={bytes} std_ms={:.1} direct_ms={:.1} volume_ms={:.1} \
+         open_meta_p50_us={:.0} open_meta_p99_us={:.0} \
+         open_us={:.0} fstat_us={:.0} read_us={:.0} close_us={:.0}",
         files.len(),
         std_s * 1e3,
         direct_s * 1e3,
+        volume_s * 1e3,
         pct(0.5),
-        pct(0.99)
+        pct(0.99),
+        per_file(phases[0]),
+        per_file(phases[1]),
+        per_file(phases[2]),
+        per_file(phases[3]),
     ))
 }
 

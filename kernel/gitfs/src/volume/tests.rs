@@ -118,6 +118,34 @@ fn links_resolve_inside_the_tree_only() {
 }
 
 #[test]
+fn links_resolve_as_the_host_resolves_them_in_a_checkout() {
+    let (repo, v) = sample();
+    let work = repo.dir().join("checkout");
+    let arg = format!("--work-tree={}", work.display());
+    std::fs::create_dir_all(&work).unwrap();
+    repo.git(&[&arg, "checkout", "-f", "main", "--", "."], None).unwrap();
+    // Links mixed with `..` (physical: `..` of a followed link is its target's
+    // parent), trailing slashes, links through links; the oracle is Linux on the files
+    // git wrote.
+    for p in [
+        "link-dir/../a/b/c/d/e/f.txt",
+        "link-dir/../a.txt",
+        "link-dir/up",
+        "deep/a/chain/../up",
+        "deep/a/chain/./c/../c/d/e/f.txt",
+        "link-file/",
+        "link-dir/",
+        "link-dir",
+        "dangling/x",
+        "loop1/x",
+        "docs/read me.md/..",
+    ] {
+        let host = std::fs::read(work.join(p)).map_err(|e| e.raw_os_error().unwrap());
+        assert_eq!(read_all(&v, p), host, "{p}");
+    }
+}
+
+#[test]
 fn paths_are_normalised_like_posix() {
     let (_repo, v) = sample();
     for same in ["a.txt", "./a.txt", "docs/../a.txt", "deep//a/../../a.txt"] {

@@ -335,29 +335,8 @@ mod tests {
     use crate::request::{encode_request, Request};
     use crate::response::{err_header, ok_header, Framer};
     use alloc::vec;
-
-    /// What the Hermit 0.11 console does to output bytes.
-    fn console_out(bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for &b in bytes {
-            if b == 0x08 || b == 0x7F {
-                out.extend_from_slice(&[0x08, 0x20, 0x08]);
-            } else {
-                out.push(b);
-            }
-        }
-        out
-    }
-
-    /// What the console echoes for input bytes.
-    fn echo(input: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for &b in input {
-            out.push(if b == b'\r' { b'\n' } else { b });
-            out.extend_from_slice(&[0, 0, 0]);
-        }
-        out
-    }
+    use gitfs_testkit::console::{echo, output as console_out};
+    use gitfs_testkit::Xorshift;
 
     fn frame(payload: &[u8], fields: &[&str], chunk: usize) -> Vec<u8> {
         let mut out = ok_header(payload.len() as u64, fields).into_bytes();
@@ -381,16 +360,6 @@ mod tests {
         out
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     fn ok(payload: &[u8], fields: &[&str]) -> Result<Response, DecodeError> {
         Ok(Response::Ok {
             fields: fields.iter().map(|f| f.to_string()).collect(),
@@ -408,13 +377,13 @@ mod tests {
 
     #[test]
     fn random_round_trips_fed_in_random_pieces() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Xorshift::new(0x9E37_79B9_7F4A_7C15);
         for round in 0..200 {
-            let len = (rng.next() % 5000) as usize;
+            let len = (rng.next_u64() % 5000) as usize;
             // Some rounds are dense in the bytes that need escaping.
             let data: Vec<u8> = (0..len)
                 .map(|_| {
-                    let r = rng.next();
+                    let r = rng.next_u64();
                     if round % 3 == 0 {
                         [0x08, 0x7F, ESC, b'\n', 0][(r % 5) as usize]
                     } else {
@@ -426,13 +395,13 @@ mod tests {
             wire.extend(console_out(&frame(
                 &data,
                 &["f", "100644"],
-                1 + (rng.next() % 999) as usize,
+                1 + (rng.next_u64() % 999) as usize,
             )));
             let mut d = Decoder::new();
             let mut got = None;
             let mut pos = 0;
             while pos < wire.len() {
-                let n = 1 + (rng.next() % 300) as usize;
+                let n = 1 + (rng.next_u64() % 300) as usize;
                 let piece = &wire[pos..(pos + n).min(wire.len())];
                 let (used, r) = d.feed(piece);
                 pos += used;
@@ -478,12 +447,12 @@ mod tests {
 
     #[test]
     fn random_garbage_never_panics() {
-        let mut rng = Rng(12345);
+        let mut rng = Xorshift::new(12345);
         for _ in 0..300 {
-            let len = (rng.next() % 400) as usize;
+            let len = (rng.next_u64() % 400) as usize;
             let alphabet = b"=OKER \n\0\x10\x08\x7f0123456789abcdef";
             let junk: Vec<u8> = (0..len)
-                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+                .map(|_| alphabet[(rng.next_u64() % alphabet.len() as u64) as usize])
                 .collect();
             let mut d = Decoder::new().with_max_payload(1 << 20);
             let mut rest = &junk[..];

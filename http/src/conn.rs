@@ -172,10 +172,12 @@ fn write_reply<S: Write, C: Content>(
     stream.flush()
 }
 
-/// Test double: a stream that reads from a byte string and records what is written.
-struct Duplex<'a> {
-    input: &'a [u8],
-    output: Vec<u8>,
+/// A connection in memory: reads come from a byte string, writes are recorded. What
+/// [`respond`] runs the server on; also for driving any `Read + Write` server loop
+/// without a socket.
+pub struct Duplex<'a> {
+    pub input: &'a [u8],
+    pub output: Vec<u8>,
 }
 
 impl Read for Duplex<'_> {

@@ -13,7 +13,7 @@ mod request;
 mod respond;
 mod shared;
 
-pub use conn::{close_gracefully, handle_connection, respond, ConnStats};
+pub use conn::{close_gracefully, handle_connection, respond, ConnStats, Duplex};
 pub use content::{Content, ContentError, DirEntry, Kind, Node};
 pub use date::{format_http_date, parse_http_date};
 /// Re-exported: the commit time behind `Last-Modified`.

@@ -194,24 +194,12 @@ fn run(cli: Cli) -> Result<()> {
             let mut img = inspect::open(&image)?;
             let r = inspect::verify(&mut img)
                 .with_context(|| format!("{}: verify failed", image.display()))?;
-            let mut out = std::io::stdout().lock();
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&r.to_json())?)?;
-            } else {
-                write!(out, "{}", r.to_text())?;
-            }
-            Ok(())
+            report(json, r.to_json(), r.to_text())
         }
         Cmd::Info { image, json } => {
             let mut img = inspect::open(&image)?;
             let r = inspect::info(&mut img).with_context(|| format!("{}", image.display()))?;
-            let mut out = std::io::stdout().lock();
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&r.to_json())?)?;
-            } else {
-                write!(out, "{}", r.to_text())?;
-            }
-            Ok(())
+            report(json, r.to_json(), r.to_text())
         }
         Cmd::Ls { image, path, r, l } => {
             let mut img = inspect::open(&image)?;
@@ -229,4 +217,15 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A report on stdout: pretty JSON, or its text form.
+fn report(json: bool, value: serde_json::Value, text: String) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+    } else {
+        write!(out, "{text}")?;
+    }
+    Ok(())
 }

@@ -12,31 +12,31 @@ fn edited_copies_become_deltas_git_accepts() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("dir");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let mut rng = Rng(2024);
+    let mut rng = Xorshift::new(2024);
     let mut bin = rng.bytes(150_000);
     let mut text: Vec<u8> = (0..4000)
         .flat_map(|i| format!("line {} {}\n", i, i % 13).into_bytes())
         .collect();
     for v in 0..60 {
         for data in [&mut bin, &mut text] {
-            for _ in 0..1 + rng.next() % 6 {
-                let at = (rng.next() as usize) % data.len();
-                match rng.next() % 4 {
+            for _ in 0..1 + rng.next_u64() % 6 {
+                let at = (rng.next_u64() as usize) % data.len();
+                match rng.next_u64() % 4 {
                     0 => {
-                        let n = (rng.next() % 400) as usize;
+                        let n = (rng.next_u64() % 400) as usize;
                         let ins = rng.bytes(n);
                         data.splice(at..at, ins);
                     }
                     1 => {
-                        let end = (at + (rng.next() % 3000) as usize).min(data.len());
+                        let end = (at + (rng.next_u64() % 3000) as usize).min(data.len());
                         data.drain(at..end);
                     }
                     2 => data[at] ^= 0xff,
                     _ => {
                         // Move a block: copies out of order.
-                        let end = (at + (rng.next() % 5000) as usize).min(data.len());
+                        let end = (at + (rng.next_u64() % 5000) as usize).min(data.len());
                         let block: Vec<u8> = data.drain(at..end).collect();
-                        let to = (rng.next() as usize) % (data.len() + 1);
+                        let to = (rng.next_u64() as usize) % (data.len() + 1);
                         data.splice(to..to, block);
                     }
                 }

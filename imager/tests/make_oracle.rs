@@ -263,7 +263,7 @@ fn flipped_bytes_fail_verify() {
     let good = std::fs::read(&image).expect("read");
     let ((po, pl), (io, il)) = sections(&good);
     let bad = tmp.path().join("bad.img");
-    let mut rng = Rng(99);
+    let mut rng = Xorshift::new(99);
     for n in 0..200 {
         // Half in the PACK, half in the IDX, plus both ends of each.
         let pos = match n {
@@ -271,11 +271,11 @@ fn flipped_bytes_fail_verify() {
             1 => po + pl - 1,
             2 => io,
             3 => io + il - 1,
-            _ if n % 2 == 0 => po + (rng.next() as usize) % pl,
-            _ => io + (rng.next() as usize) % il,
+            _ if n % 2 == 0 => po + (rng.next_u64() as usize) % pl,
+            _ => io + (rng.next_u64() as usize) % il,
         };
         let mut img = good.clone();
-        img[pos] ^= 1 << (rng.next() % 8);
+        img[pos] ^= 1 << (rng.next_u64() % 8);
         std::fs::write(&bad, &img).expect("write");
         let out = run_imager(&[OsStr::new("verify"), bad.as_os_str()]);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -14,6 +14,7 @@ use gitfs_qemu::http::{boot_http, free_port, http_config};
 use gitfs_qemu::{artifacts, Artifacts, Error, Vm, VmConfig};
 
 use crate::BootOpts;
+use gitfs_testkit::noise;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -80,17 +81,6 @@ const BIG: &str = "big.bin";
 const BIG_LEN: usize = 16 << 20;
 const SMALL_FILES: usize = 64;
 const SMALL_LEN: usize = 1024;
-
-fn noise(len: usize, mut x: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn find_imager(root: &Path) -> Result<PathBuf> {
     for p in ["target/release/imager", "target/debug/imager"] {

@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use gitfs_format::{BlockDevice, EntryMode, Image, ObjectId, ObjectKind};
 use gitfs_qemu::{artifacts, Session, VmConfig};
+use gitfs_testkit::Xorshift;
 
 #[derive(Args)]
 pub struct Opts {
@@ -92,27 +93,6 @@ fn find_imager(opts: &Opts, root: &Path) -> Result<PathBuf> {
     Ok(candidates[0].clone())
 }
 
-/// A reproducible pseudo-random stream (xorshift64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(n + 8);
-        while v.len() < n {
-            v.extend_from_slice(&self.next().to_le_bytes());
-        }
-        v.truncate(n);
-        v
-    }
-}
-
 /// Path of the i-th generated file: 100 files per directory, 10 directories per parent.
 fn gen_path(i: usize) -> String {
     format!("d{:03}/e{}/file-{i:06}.txt", i / 1000, (i / 100) % 10)
@@ -175,9 +155,9 @@ const BIG: &str = "big.bin";
 /// 1000 small files of 64 B to 4 KiB (random bytes) and one large random file.
 fn fetch_image(cache: &Path, imager: &Path, big_mib: usize) -> Result<PathBuf> {
     cached_image(cache, imager, &format!("fetch-{big_mib}m"), |dir| {
-        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut rng = Xorshift::new(0x5eed_1234_abcd_0001);
         for i in 0..SMALL_FILES {
-            let len = 64 + (rng.next() % 4032) as usize;
+            let len = 64 + (rng.next_u64() % 4032) as usize;
             write_file(dir, &small_path(i), &rng.bytes(len))?;
         }
         write_file(dir, BIG, &rng.bytes(big_mib << 20))

@@ -48,19 +48,7 @@ pub fn git_str(dir: &Path, args: &[&str]) -> String {
         .to_string()
 }
 
-/// A tiny deterministic PRNG (xorshift64).
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+pub use gitfs_testkit::Xorshift;
 
 fn write(root: &Path, rel: &str, data: &[u8]) {
     let p = root.join(rel);
@@ -77,7 +65,7 @@ fn set_exec(root: &Path, rel: &str) {
 /// Fills `root` with the tricky cases: binary, empty, executable, symlinks, deep and
 /// non-ASCII names, names needing quotes, many near-identical pages (deltas).
 pub fn fill_tree(root: &Path, seed: u64, generation: usize) {
-    let mut rng = Rng(seed);
+    let mut rng = Xorshift::new(seed);
     write(
         root,
         "README.md",

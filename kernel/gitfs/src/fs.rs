@@ -494,7 +494,7 @@ impl<D: BlockDevice> Fs<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::testimage::{noise as big, Entry, Repo};
+    use crate::tree::testimage::{corrupt_image, noise as big, Entry, Repo};
 
     fn sample() -> (Repo, Fs<Vec<u8>>) {
         let large = big(300_000, 7);
@@ -654,16 +654,7 @@ mod tests {
 
     #[test]
     fn corrupt_blobs_are_errors_not_bytes() {
-        // Stored without compression, so a flipped byte still inflates.
-        let marker = b"MARKER-0123456789-MARKER".repeat(10);
-        let repo = Repo::new(&[Entry::file("m", &marker), Entry::file("ok", b"fine")]).unwrap();
-        let mut img = repo.image_with(Some(0), &[]).unwrap();
-        let at = img
-            .windows(marker.len())
-            .position(|w| w == &marker[..])
-            .expect("marker stored verbatim");
-        img[at + 5] ^= 0x20;
-        let mut fs = Fs::open(img).unwrap();
+        let mut fs = Fs::open(corrupt_image("m").unwrap()).unwrap();
         assert!(matches!(fs.get(b"m"), Err(FsError::Corrupt(_))));
         assert!(matches!(fs.range(b"m", 0, 1), Err(FsError::Corrupt(_))));
         assert_eq!(fs.get(b"ok").unwrap().data, b"fine");

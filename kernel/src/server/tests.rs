@@ -3,32 +3,10 @@
 
 use super::*;
 use gitfs::fs::Fs;
-use gitfs::tree::testimage::{noise, Entry, Repo};
+use gitfs::tree::testimage::{corrupt_image, noise, Entry, Repo};
 use gitfs_console::{encode_request, parse_info, parse_records, Decoder, Response};
 use gitfs_format::{object_id, ObjectKind};
-
-/// The Hermit 0.11 console: output 0x08/0x7F become `08 20 08`.
-fn console_out(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    for &b in bytes {
-        if b == 0x08 || b == 0x7F {
-            out.extend_from_slice(&[0x08, 0x20, 0x08]);
-        } else {
-            out.push(b);
-        }
-    }
-    out
-}
-
-/// The console's echo of input: each byte then three NULs, CR as LF.
-fn echo(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for &b in input {
-        out.push(if b == b'\r' { b'\n' } else { b });
-        out.extend_from_slice(&[0, 0, 0]);
-    }
-    out
-}
+use gitfs_testkit::console::{echo, output as console_out};
 
 /// Sends one request line; returns how the loop ended and what the host reads back.
 fn exchange(fs: &mut Fs<Vec<u8>>, line: &[u8]) -> (ExitRequest, Vec<u8>) {
@@ -37,6 +15,21 @@ fn exchange(fs: &mut Fs<Vec<u8>>, line: &[u8]) -> (ExitRequest, Vec<u8>) {
     let mut wire = console_out(&echo(line));
     wire.extend(console_out(&out));
     (exit, wire)
+}
+
+/// Serves `input` to its end; every response, each complete and undamaged.
+fn serve_all(fs: &mut Fs<Vec<u8>>, input: &[u8]) -> Vec<Response> {
+    let mut out = Vec::new();
+    assert_eq!(serve(fs, input, &mut out), ExitRequest::EndOfInput);
+    let mut d = Decoder::new();
+    let mut rest = &out[..];
+    let mut all = Vec::new();
+    while !rest.is_empty() {
+        let (n, r) = d.feed(rest);
+        rest = &rest[n..];
+        all.push(r.expect("complete").expect("well-formed"));
+    }
+    all
 }
 
 /// A framed request, decoded like the harness does: exactly one response, all bytes used.
@@ -333,18 +326,8 @@ fn errors_are_answered_and_serving_goes_on() {
     ] {
         input.extend_from_slice(line);
     }
-    let mut out = Vec::new();
-    assert_eq!(
-        serve(&mut fs, &input[..], &mut out),
-        ExitRequest::EndOfInput
-    );
-    let mut d = Decoder::new();
-    let mut rest = &out[..];
     let mut codes = Vec::new();
-    while !rest.is_empty() {
-        let (n, r) = d.feed(rest);
-        rest = &rest[n..];
-        let r = r.unwrap().unwrap();
+    for r in serve_all(&mut fs, &input) {
         codes.push(r.error_code());
         if let Response::Ok { payload, .. } = r {
             assert_eq!(payload, b"# sample\n\nhello\n");
@@ -426,15 +409,7 @@ fn human_face() {
 
 #[test]
 fn corrupt_blob_is_an_error_response() {
-    let marker = b"MARKER-0123456789-MARKER".repeat(10);
-    let repo = Repo::new(&[Entry::file("m", &marker), Entry::file("ok", b"fine")]).unwrap();
-    let mut img = repo.image_with(Some(0), &[]).unwrap();
-    let at = img
-        .windows(marker.len())
-        .position(|w| w == &marker[..])
-        .unwrap();
-    img[at + 7] ^= 0x01;
-    let mut fs = Fs::open(img).unwrap();
+    let mut fs = Fs::open(corrupt_image("m").unwrap()).unwrap();
     assert_eq!(
         err_code(request(&mut fs, &Request::Get(b"m".to_vec()))),
         ErrorCode::Corrupt
@@ -522,19 +497,5 @@ fn random_requests_each_get_one_response() {
         input.extend_from_slice(&line);
         lines += 1;
     }
-    let mut out = Vec::new();
-    assert_eq!(
-        serve(&mut fs, &input[..], &mut out),
-        ExitRequest::EndOfInput
-    );
-    let mut d = Decoder::new();
-    let mut rest = &out[..];
-    let mut answers = 0;
-    while !rest.is_empty() {
-        let (n, r) = d.feed(rest);
-        rest = &rest[n..];
-        r.expect("complete").expect("well-formed");
-        answers += 1;
-    }
-    assert_eq!(answers, lines);
+    assert_eq!(serve_all(&mut fs, &input).len(), lines);
 }

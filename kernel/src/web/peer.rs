@@ -59,44 +59,16 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-/// The peer's content: the bench's noise (xorshift, as `gitfs-qemu bench-http`
-/// generates its large file), so the bench checks the peer's bytes as it checks ours.
+/// The peer's content: the noise `gitfs-qemu bench-http` writes as its large file, so
+/// the bench checks the peer's bytes as it checks ours.
 pub fn body(len: usize, seed: u64) -> Arc<[u8]> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    gitfs_testkit::noise(len, seed).into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Duplex<'a> {
-        input: &'a [u8],
-        output: Vec<u8>,
-    }
-
-    impl Read for Duplex<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.input.read(buf)
-        }
-    }
-
-    impl Write for Duplex<'_> {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.output.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use gitfs_http::Duplex;
 
     #[test]
     fn answers_pipelined_requests_until_close() {

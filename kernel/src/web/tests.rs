@@ -1,7 +1,7 @@
 //! The adapter against stock git, through the HTTP server's own byte-level entry point.
 
 use super::*;
-use gitfs::tree::testimage::{noise, Entry, Repo};
+use gitfs::tree::testimage::{corrupt_image, noise, Entry, Repo};
 
 fn sample() -> (Repo, HttpFs<Vec<u8>>) {
     let repo = Repo::new(&[
@@ -106,15 +106,7 @@ fn shared_blobs_are_verified_once_while_held() {
 
 #[test]
 fn corruption_is_a_500_never_bytes() {
-    let marker = b"MARKER-0123456789-MARKER".repeat(10);
-    let repo = Repo::new(&[Entry::file("m.txt", &marker), Entry::file("ok", b"fine")]).unwrap();
-    let mut img = repo.image_with(Some(0), &[]).unwrap();
-    let at = img
-        .windows(marker.len())
-        .position(|w| w == &marker[..])
-        .unwrap();
-    img[at + 5] ^= 0x20;
-    let mut web = HttpFs::new(Fs::open(img).unwrap());
+    let mut web = HttpFs::new(Fs::open(corrupt_image("m.txt").unwrap()).unwrap());
     let (status, _, body) = get(&mut web, "/m.txt", "");
     assert_eq!(status, 500);
     assert!(!body.windows(6).any(|w| w == b"MARKER" || w == b"MARkER"));

@@ -106,9 +106,12 @@ enum Com2Rx {
 }
 
 /// A thread forwarding everything read from `r` until it ends.
-fn reader(mut r: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+/// Chunks read, in a thread, from what `open` gives there (it may block until QEMU
+/// connects); the channel closes at the end of the stream or when `open` gives nothing.
+fn reader<R: Read>(open: impl FnOnce() -> Option<R> + Send + 'static) -> Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
+        let Some(mut r) = open() else { return };
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(k) = r.read(&mut buf) {
             if k == 0 || tx.send(buf[..k].to_vec()).is_err() {
@@ -161,17 +164,7 @@ fn com2_setup(backend: Backend, tmp: &mut TempPaths) -> Result<(Vec<String>, Com
             }
             // QEMU opens both ends read-write, so neither open blocks; ours is read-only
             // and waits for QEMU in the thread.
-            let (tx, rx) = mpsc::channel();
-            thread::spawn(move || {
-                if let Ok(f) = File::open(&out) {
-                    let inner = reader(f);
-                    while let Ok(c) = inner.recv() {
-                        if tx.send(c).is_err() {
-                            break;
-                        }
-                    }
-                }
-            });
+            let rx = reader(move || File::open(&out).ok());
             let arg = format!("pipe:{}", base.display());
             Ok((vec!["-serial".into(), arg], Com2Rx::Stream(rx)))
         }
@@ -182,17 +175,7 @@ fn com2_setup(backend: Backend, tmp: &mut TempPaths) -> Result<(Vec<String>, Com
                 UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
             tmp.0.push(sock.clone());
             // QEMU connects at start-up; the thread ends when QEMU closes the socket.
-            let (tx, rx) = mpsc::channel();
-            thread::spawn(move || {
-                if let Ok((conn, _)) = listener.accept() {
-                    let inner = reader(conn);
-                    while let Ok(c) = inner.recv() {
-                        if tx.send(c).is_err() {
-                            break;
-                        }
-                    }
-                }
-            });
+            let rx = reader(move || listener.accept().ok().map(|(conn, _)| conn));
             let arg = format!("unix:{}", sock.display());
             Ok((vec!["-serial".into(), arg], Com2Rx::Stream(rx)))
         }
@@ -262,6 +245,19 @@ fn app_line(s: &mut Session) -> Result<String> {
     Ok(s.vm().read_response()?)
 }
 
+/// The guest's summary line after a transfer of `n` bytes that took the host
+/// `host_secs`.
+fn finish(s: &mut Session, name: &str, n: u64, host_secs: f64) -> Result<Sample> {
+    let line = app_line(s)?;
+    Ok(Sample {
+        wire: field(&line, "wire")
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0),
+        host_secs,
+        guest_secs: guest_secs(&line, name, n)?,
+    })
+}
+
 fn run_one(s: &mut Session, com2: &mut Com2Rx, m: Method, want: &[u8]) -> Result<Sample> {
     let n = want.len() as u64;
     let idle = Duration::from_secs(60);
@@ -274,16 +270,7 @@ fn run_one(s: &mut Session, com2: &mut Com2Rx, m: Method, want: &[u8]) -> Result
                 bail!("escbench: {resp:?}");
             };
             ensure!(payload == want, "escbench payload differs from the stream");
-            let line = app_line(s)?;
-            let guest = guest_secs(&line, "escbench", n)?;
-            let wire = field(&line, "wire")
-                .and_then(|w| w.parse().ok())
-                .unwrap_or(0);
-            Ok(Sample {
-                wire,
-                host_secs,
-                guest_secs: guest,
-            })
+            finish(s, "escbench", n, host_secs)
         }
         Method::Hex => {
             let start = Instant::now();
@@ -304,16 +291,7 @@ fn run_one(s: &mut Session, com2: &mut Com2Rx, m: Method, want: &[u8]) -> Result
             }
             let host_secs = start.elapsed().as_secs_f64();
             ensure!(data == want, "hexbench data differs from the stream");
-            let line = app_line(s)?;
-            let guest = guest_secs(&line, "hexbench", n)?;
-            let wire = field(&line, "wire")
-                .and_then(|w| w.parse().ok())
-                .unwrap_or(0);
-            Ok(Sample {
-                wire,
-                host_secs,
-                guest_secs: guest,
-            })
+            finish(s, "hexbench", n, host_secs)
         }
         Method::Com2Polled | Method::Com2Fifo => {
             let mode = if m == Method::Com2Fifo {

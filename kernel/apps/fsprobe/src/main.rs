@@ -77,23 +77,9 @@ fn answer(root: &Path, args: &[&str]) -> io::Result<String> {
         }
         "ls" => {
             let mut names = Vec::new();
-            let listing = match fs::read_dir(path(1)?) {
-                Ok(listing) => Some(listing),
-                Err(e) if gitfs::is_empty_listing(&e) => None,
-                Err(e) => return Err(e),
-            };
-            for e in listing.into_iter().flatten() {
-                let e = e?;
+            for e in entries(&path(1)?)? {
                 let t = e.file_type()?;
-                let kind = if t.is_dir() {
-                    "d"
-                } else if t.is_symlink() {
-                    "l"
-                } else if t.is_file() {
-                    "f"
-                } else {
-                    "?"
-                };
+                let kind = kind(&t, ["d", "l", "f", "?"]);
                 names.push(format!("{kind}:{}", e.file_name().to_string_lossy()));
             }
             Ok(format!("ok {}", names.join("\t")))
@@ -120,18 +106,24 @@ fn answer(root: &Path, args: &[&str]) -> io::Result<String> {
     }
 }
 
+/// `names` for a directory, a symbolic link, a file, anything else.
+fn kind(t: &fs::FileType, names: [&'static str; 4]) -> &'static str {
+    let [dir, link, file, other] = names;
+    if t.is_dir() {
+        dir
+    } else if t.is_symlink() {
+        link
+    } else if t.is_file() {
+        file
+    } else {
+        other
+    }
+}
+
 /// `ok <type> <mode> <size> <mtime> <readonly>`.
 fn describe(m: &fs::Metadata, path: &Path) -> String {
     let t = m.file_type();
-    let kind = if t.is_dir() {
-        "dir"
-    } else if t.is_symlink() {
-        "symlink"
-    } else if t.is_file() {
-        "file"
-    } else {
-        "other"
-    };
+    let kind = kind(&t, ["dir", "symlink", "file", "other"]);
     let mtime = m
         .modified()
         .ok()
@@ -329,14 +321,18 @@ fn bench(root: &Path, rounds: usize) -> io::Result<String> {
     ))
 }
 
+/// The entries of directory `dir`; none for an empty one, which std's Hermit backend
+/// reports as an error.
+fn entries(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(listing) => listing.collect(),
+        Err(e) if gitfs::is_empty_listing(&e) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 fn list_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    let listing = match fs::read_dir(root.join(rel)) {
-        Ok(listing) => Some(listing),
-        Err(e) if gitfs::is_empty_listing(&e) => None,
-        Err(e) => return Err(e),
-    };
-    for e in listing.into_iter().flatten() {
-        let e = e?;
+    for e in entries(&root.join(rel))? {
         let t = e.file_type()?;
         let child = rel.join(e.file_name());
         if t.is_dir() {

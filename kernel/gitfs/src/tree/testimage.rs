@@ -224,15 +224,23 @@ impl Drop for Repo {
     }
 }
 
-/// Deterministic pseudo-random bytes (xorshift64) for test file contents.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+/// The content of [`corrupt_image`]'s damaged file.
+pub const CORRUPT_MARKER: &[u8] = b"MARKER-0123456789-MARKER";
+
+/// An image with a file `name` whose stored bytes (kept uncompressed, so they still
+/// inflate) have one bit flipped, and a file `ok` holding `fine`: reading `name` must
+/// fail its SHA-1 check and never give bytes; `ok` still reads.
+pub fn corrupt_image(name: &str) -> Result<Vec<u8>, String> {
+    let marker = CORRUPT_MARKER.repeat(10);
+    let repo = Repo::new(&[Entry::file(name, &marker), Entry::file("ok", b"fine")])?;
+    let mut img = repo.image_with(Some(0), &[])?;
+    let at = img
+        .windows(marker.len())
+        .position(|w| w == &marker[..])
+        .ok_or("marker not stored verbatim")?;
+    img[at + 5] ^= 0x20;
+    Ok(img)
 }
+
+/// Deterministic pseudo-random bytes for test file contents.
+pub use gitfs_testkit::noise;

@@ -7,7 +7,7 @@ use hermit_abi::errno;
 
 use super::*;
 use crate::fs::Fs;
-use crate::tree::testimage::{noise, Entry, Repo};
+use crate::tree::testimage::{corrupt_image, noise, Entry, Repo};
 
 const NO_LIMIT: u64 = u64::MAX >> 2;
 
@@ -204,12 +204,7 @@ fn large_files_are_refused_not_crashing() {
 
 #[test]
 fn corrupt_blobs_give_eio_not_bytes() {
-    let marker = b"MARKER-0123456789-MARKER".repeat(10);
-    let repo = Repo::new(&[Entry::file("m", &marker), Entry::file("ok", b"fine")]).unwrap();
-    let mut img = repo.image_with(Some(0), &[]).unwrap();
-    let at = img.windows(marker.len()).position(|w| w == &marker[..]).unwrap();
-    img[at + 5] ^= 0x20;
-    let v = Volume::new(Fs::open(img).unwrap(), NO_LIMIT).unwrap();
+    let v = Volume::new(Fs::open(corrupt_image("m").unwrap()).unwrap(), NO_LIMIT).unwrap();
     assert_eq!(v.open(b"m"), Err(errno::EIO));
     assert_eq!(read_all(&v, "ok").unwrap(), b"fine");
 }

@@ -39,7 +39,7 @@ pub enum Error {
     },
     #[error("QEMU exited ({exit}) before the ready line; console: {transcript}; stderr: {stderr}")]
     ExitedEarly {
-        exit: crate::vm::Exit,
+        exit: crate::exit::Exit,
         transcript: String,
         stderr: String,
     },

@@ -2,25 +2,17 @@
 //! host forward bound to 127.0.0.1 only, and the wait for the guest's listening line
 //! (the host side of the forward accepts at once, long before the guest listens).
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::artifacts::{self, Artifacts};
 use crate::cmdline::GUEST_HTTP_PORT;
 use crate::error::{Error, Result};
+pub use crate::relay::free_port;
 use crate::vm::{Vm, VmConfig};
 
 /// What the app prints once its listener is up.
 pub const LISTENING_PREFIX: &str = "gitfs http listening port=";
-
-/// A port on 127.0.0.1 that was free a moment ago (the OS picks it).
-pub fn free_port() -> Result<u16> {
-    let l = TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io("finding a free port"))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(Error::io("finding a free port"))
-}
 
 /// `config` turned into a web-serving boot: the http kernel (unless the config names
 /// its own artifacts), the forward to `host_port`, `--http` for the app, one vCPU.

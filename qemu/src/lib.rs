@@ -14,6 +14,7 @@ pub mod artifacts;
 pub mod cmdline;
 pub mod console;
 pub mod error;
+pub mod exit;
 pub mod http;
 pub mod relay;
 pub mod session;

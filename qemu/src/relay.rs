@@ -17,7 +17,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::http::free_port;
 
 /// Connections Linux keeps waiting for a listener with backlog 1 (`backlog + 1`).
 const UPSTREAM_QUEUE: u32 = 2;
@@ -298,6 +297,14 @@ mod sock_diag {
             }
         }
     }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (the OS picks it).
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io("finding a free port"))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(Error::io("finding a free port"))
 }
 
 #[cfg(test)]

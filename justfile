@@ -49,7 +49,7 @@ test: build-guest
     cargo test --workspace
     # The kernel's logic on the host (its .cargo/config.toml targets Hermit: run from here).
     cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --workspace --target x86_64-unknown-linux-gnu
-    cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --features http --lib --target x86_64-unknown-linux-gnu
+    cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --features bench --lib --target x86_64-unknown-linux-gnu
 
 # Make an image: just image SOURCE IMAGE [imager make options]
 image SOURCE IMAGE *OPTIONS:
@@ -84,6 +84,8 @@ walk IMAGE: build
 # Benchmarks: image size/speed against git, host reads, boot time, serving over the
 # console and over HTTP, each next to a peer. Prints tables.
 bench: build
+    # The HTTP kernel with the benchmark peer, which the shipped kernels leave out.
+    cd kernel && cargo build --release --locked --features bench --target-dir target/bench
     command -v mksquashfs >/dev/null || (sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq squashfs-tools)
     cargo run -q --release -p gitfs-imager --bin imager-bench
     cargo run -q --release -p gitfs-qemu -- boot-time --runs 10

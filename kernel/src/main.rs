@@ -134,17 +134,11 @@ fn http_port(args: &[String]) -> Result<Option<u16>, String> {
 /// `peer`: the benchmark peer answers HTTP instead (see `web::peer`).
 #[cfg(feature = "http")]
 fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16, peer: bool) -> ! {
-    use gitfs_kernel::web::{self, peer as bench_peer, Conn};
+    use gitfs_kernel::web;
     let shared = gitfs_http::Shared::new(web::HttpFs::new(fs));
     let listener = web::listen(port).unwrap_or_else(|e| fail(format_args!("http: {e}")));
     let started = if peer {
-        let body = bench_peer::body(bench_peer::BIG, bench_peer::SEED);
-        web::spawn_acceptor(listener, move |stream| {
-            let mut conn = Conn::new(stream);
-            if bench_peer::serve(&mut conn, &body, bench_peer::SMALL).is_ok() {
-                conn.finish();
-            }
-        })
+        serve_peer(listener)
     } else {
         web::spawn_server(listener, shared.clone())
     };
@@ -161,6 +155,24 @@ fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16, peer: bool)
         io::stdout(),
         |line, out| server::handle_line(&mut shared.lock().fs, line, out),
     ))
+}
+
+/// The benchmark peer on `listener`'s connections.
+#[cfg(feature = "bench")]
+fn serve_peer(listener: std::net::TcpListener) -> io::Result<()> {
+    use gitfs_kernel::web::{self, peer, Conn};
+    let body = peer::body(peer::BIG, peer::SEED);
+    web::spawn_acceptor(listener, move |stream| {
+        let mut conn = Conn::new(stream);
+        if peer::serve(&mut conn, &body, peer::SMALL).is_ok() {
+            conn.finish();
+        }
+    })
+}
+
+#[cfg(all(feature = "http", not(feature = "bench")))]
+fn serve_peer(_: std::net::TcpListener) -> io::Result<()> {
+    fail("--http-peer: this kernel was built without the bench feature")
 }
 
 #[cfg(not(feature = "http"))]

@@ -328,6 +328,7 @@ fn wait(_: &TcpStream, _: Ready, _: Duration) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "bench")]
 pub mod peer;
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ pub const LOADER_ENV: &str = "GITFS_LOADER";
 pub const KERNEL_ENV: &str = "GITFS_KERNEL";
 /// Overrides the kernel built with the `http` feature (networking).
 pub const KERNEL_HTTP_ENV: &str = "GITFS_KERNEL_HTTP";
+/// Overrides the benchmark kernel (HTTP server and the benchmark peer).
+pub const KERNEL_BENCH_ENV: &str = "GITFS_KERNEL_BENCH";
 /// The repository root; defaults to the one this crate was built in.
 pub const ROOT_ENV: &str = "GITFS_ROOT";
 
@@ -73,6 +75,23 @@ const KERNEL_HTTP: Component = Component {
         "http",
         "--target-dir",
         "target/http",
+    ],
+};
+
+/// The HTTP kernel with the benchmark code (`--http-peer`) that the shipped one leaves
+/// out; `bench-http` measures the server and the peer on this one binary.
+const KERNEL_BENCH: Component = Component {
+    what: "kernel (http + bench)",
+    env: KERNEL_BENCH_ENV,
+    dir: "kernel",
+    output: "kernel/target/bench/x86_64-unknown-hermit/release/gitfs-kernel",
+    sources: KERNEL_HTTP.sources,
+    cargo_args: &[
+        "--locked",
+        "--features",
+        "bench",
+        "--target-dir",
+        "target/bench",
     ],
 };
 
@@ -200,25 +219,40 @@ impl Artifacts {
     /// As [`Artifacts::find_or_build`], with the kernel built with the `http` feature.
     pub fn find_or_build_http(root: &Path) -> Result<Artifacts> {
         static DONE: Mutex<Option<PathBuf>> = Mutex::new(None);
+        Artifacts::find_or_build_kernel(root, &KERNEL_HTTP, &DONE)
+    }
+
+    /// As [`Artifacts::find_or_build_http`], with the benchmark code as well.
+    pub fn find_or_build_bench(root: &Path) -> Result<Artifacts> {
+        static DONE: Mutex<Option<PathBuf>> = Mutex::new(None);
+        Artifacts::find_or_build_kernel(root, &KERNEL_BENCH, &DONE)
+    }
+
+    /// The loader and the kernel variant `c`, built once per process (`done`).
+    fn find_or_build_kernel(
+        root: &Path,
+        c: &Component,
+        done: &Mutex<Option<PathBuf>>,
+    ) -> Result<Artifacts> {
         let mut a = Artifacts::find_or_build(root)?;
-        let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+        let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = done.as_ref() {
             a.kernel = k.clone();
             return Ok(a);
         }
-        let kernel = match std::env::var_os(KERNEL_HTTP.env) {
+        let kernel = match std::env::var_os(c.env) {
             Some(k) => PathBuf::from(k),
             None => {
                 let _lock = FileLock::acquire(&root.join("target").join("gitfs-qemu-build.lock"));
-                ensure_built(root, &KERNEL_HTTP)?;
-                root.join(KERNEL_HTTP.output)
+                ensure_built(root, c)?;
+                root.join(c.output)
             }
         };
         if !kernel.is_file() {
             return Err(Error::ArtifactMissing {
-                what: KERNEL_HTTP.what,
+                what: c.what,
                 path: kernel,
-                env: KERNEL_HTTP.env,
+                env: c.env,
             });
         }
         *done = Some(kernel.clone());

@@ -22,12 +22,17 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// The boot settings for a web-serving VM with `image`, on `port` (0: a free one).
-fn web_config(boot: &BootOpts, image: &Path, port: u16) -> Result<(VmConfig, u16)> {
+/// The boot settings for a web-serving VM with `image`, on `port` (0: a free one);
+/// `bench`: the kernel with the benchmark peer.
+fn web_config(boot: &BootOpts, image: &Path, port: u16, bench: bool) -> Result<(VmConfig, u16)> {
     let mut config = boot.config(Some(image), &[])?;
     if boot.kernel.is_none() {
         let root = artifacts::repo_root();
-        let a = Artifacts::find_or_build_http(&root).context("preparing the http kernel")?;
+        let a = if bench {
+            Artifacts::find_or_build_bench(&root).context("preparing the benchmark kernel")?
+        } else {
+            Artifacts::find_or_build_http(&root).context("preparing the http kernel")?
+        };
         if let Some(arts) = config.artifacts.as_mut() {
             arts.kernel = a.kernel;
         }
@@ -38,7 +43,7 @@ fn web_config(boot: &BootOpts, image: &Path, port: u16) -> Result<(VmConfig, u16
 
 /// Boots, prints the URL, relays the guest's lines to stderr until Ctrl-C or QEMU ends.
 pub fn serve(boot: &BootOpts, image: &Path, port: u16) -> Result<std::process::ExitCode> {
-    let (config, port) = web_config(boot, image, port)?;
+    let (config, port) = web_config(boot, image, port, false)?;
     // SAFETY: the handler only stores to an atomic.
     let handler = on_signal as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t;
     unsafe {
@@ -292,7 +297,7 @@ pub fn bench(boot: &BootOpts, requests: usize) -> Result<std::process::ExitCode>
         .to_string();
     let mut results = Vec::new();
     for peer in [false, true] {
-        let (mut config, port) = web_config(boot, &image, 0)?;
+        let (mut config, port) = web_config(boot, &image, 0, true)?;
         if peer {
             config.app_args.push("--http-peer".into());
         }

@@ -73,6 +73,55 @@ pub(crate) fn read_vec<D: BlockDevice + ?Sized>(
     Ok(buf)
 }
 
+/// An image file on the host, read with positioned reads (feature `std`, Unix).
+#[cfg(all(feature = "std", unix))]
+pub struct FileDevice {
+    file: std::fs::File,
+    len: u64,
+}
+
+#[cfg(all(feature = "std", unix))]
+impl FileDevice {
+    /// Opens `path` for reading; a directory is refused.
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a directory",
+            ));
+        }
+        Ok(FileDevice {
+            file,
+            len: meta.len(),
+        })
+    }
+}
+
+#[cfg(all(feature = "std", unix))]
+impl BlockDevice for FileDevice {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(Error::Truncated)?;
+        if end > self.len {
+            return Err(Error::Truncated);
+        }
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::Truncated,
+                _ => Error::Io,
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +137,24 @@ mod tests {
         let mut v = alloc::vec![1u8, 2];
         assert_eq!(read_vec(&mut v, 0, 3), Err(Error::Truncated));
         assert_eq!(read_vec(&mut v, 1, 1).unwrap(), alloc::vec![2]);
+    }
+
+    #[cfg(all(feature = "std", unix))]
+    #[test]
+    fn file_device_reads_exact_bytes() {
+        let path = std::env::temp_dir().join(alloc::format!(
+            "gitfs-format-filedev-{}",
+            std::process::id()
+        ));
+        let data: alloc::vec::Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut f = FileDevice::open(&path).unwrap();
+        assert_eq!(f.len(), 10_000);
+        let mut buf = alloc::vec![0u8; 777];
+        f.read_at(9_000, &mut buf).unwrap();
+        assert_eq!(buf, data[9_000..9_777]);
+        assert_eq!(f.read_at(9_500, &mut buf), Err(Error::Truncated));
+        assert!(FileDevice::open(&std::env::temp_dir()).is_err());
+        std::fs::remove_file(&path).unwrap();
     }
 }

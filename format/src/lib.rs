@@ -9,7 +9,10 @@
 #![no_std]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
+pub mod civil;
 pub mod delta;
 mod device;
 mod error;
@@ -22,6 +25,8 @@ pub mod pack;
 pub mod scan;
 
 pub use device::BlockDevice;
+#[cfg(all(feature = "std", unix))]
+pub use device::FileDevice;
 pub use error::{Error, Result};
 pub use header::{Header, Layout, Section, SectionEntry};
 pub use idx::{crc32, Crc32, IdxEntry, Index};

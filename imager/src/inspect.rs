@@ -11,7 +11,7 @@ use gitfs_format::{delta, object_id, Commit, Image, ObjectId, ObjectKind};
 use serde_json::json;
 use thiserror::Error;
 
-use crate::device::FileDevice;
+use gitfs_format::FileDevice;
 
 /// An image file opened for reading.
 pub type ImageFile = Image<FileDevice>;

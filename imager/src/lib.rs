@@ -5,7 +5,6 @@
 //! [`inspect`] reads images back for `verify`, `info`, `ls` and `cat`.
 
 pub mod date;
-pub mod device;
 pub mod image;
 pub mod inspect;
 pub mod make;

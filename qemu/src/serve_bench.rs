@@ -5,15 +5,13 @@
 //! for small files and throughput for a 10 MiB file through the console, each next to the
 //! same read through the host library (`gitfs_format::Image` on the image file).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use gitfs_format::{BlockDevice, EntryMode, Image, ObjectId, ObjectKind};
+use gitfs_format::{EntryMode, FileDevice, Image, ObjectId, ObjectKind};
 use gitfs_qemu::{artifacts, Session, VmConfig};
 use gitfs_testkit::Xorshift;
 
@@ -170,34 +168,9 @@ fn small_path(i: usize) -> String {
 
 // ---------------------------------------------------------------- host library
 
-/// The image file as a block device for the host library (positioned reads).
-struct FileDev {
-    file: File,
-    len: u64,
-}
-
-impl FileDev {
-    fn open(p: &Path) -> Result<FileDev> {
-        let file = File::open(p).with_context(|| format!("opening {}", p.display()))?;
-        let len = file.metadata()?.len();
-        Ok(FileDev { file, len })
-    }
-}
-
-impl BlockDevice for FileDev {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> gitfs_format::Result<()> {
-        self.file
-            .read_exact_at(buf, offset)
-            .map_err(|_| gitfs_format::Error::Io)
-    }
-}
-
-fn host_open(img: &Path) -> Result<Image<FileDev>> {
-    Image::open(FileDev::open(img)?).map_err(|e| anyhow::anyhow!("{}: {e}", img.display()))
+fn host_open(img: &Path) -> Result<Image<FileDevice>> {
+    Image::open(FileDevice::open(img).with_context(|| img.display().to_string())?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", img.display()))
 }
 
 /// Host equivalent of the kernel's boot: open (header + IDX) and walk every tree.
@@ -223,7 +196,7 @@ fn host_walk(img: &Path) -> Result<(Duration, u64)> {
 }
 
 /// Host equivalent of `@get`: path lookup, read, SHA-1 check.
-fn host_get(image: &mut Image<FileDev>, path: &str) -> Result<Vec<u8>> {
+fn host_get(image: &mut Image<FileDevice>, path: &str) -> Result<Vec<u8>> {
     let (_, id): (EntryMode, ObjectId) = image
         .lookup(path.as_bytes())
         .map_err(|e| anyhow::anyhow!("{path}: {e}"))?
@@ -446,7 +419,7 @@ fn fetch_table(opts: &Opts, base: &VmConfig, imager: &Path, cache: &Path) -> Res
 /// Throughput of a large file, and where its time goes: the guest's own work (read,
 /// inflate, SHA-1: a 1-byte range of the same file, which still verifies the whole
 /// blob) against the transfer over the serial port.
-fn big_rows(s: &mut Session, host_img: &mut Image<FileDev>, mib: usize) -> Result<()> {
+fn big_rows(s: &mut Session, host_img: &mut Image<FileDevice>, mib: usize) -> Result<()> {
     let size = (mib << 20) as f64;
     let t = Instant::now();
     let one = s.range(BIG, 0, 1)?;

@@ -129,37 +129,7 @@ impl<S: SectorDisk> BlockDevice for CachedDisk<S> {
 
 /// A disk image file on the host, read with positioned reads.
 #[cfg(unix)]
-pub struct FileDevice {
-    file: std::fs::File,
-    len: u64,
-}
-
-#[cfg(unix)]
-impl FileDevice {
-    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
-        let file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok(Self { file, len })
-    }
-}
-
-#[cfg(unix)]
-impl BlockDevice for FileDevice {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        use std::os::unix::fs::FileExt;
-        let end = offset
-            .checked_add(buf.len() as u64)
-            .ok_or(Error::Truncated)?;
-        if end > self.len {
-            return Err(Error::Truncated);
-        }
-        self.file.read_exact_at(buf, offset).map_err(|_| Error::Io)
-    }
-}
+pub use gitfs_format::FileDevice;
 
 #[cfg(test)]
 mod tests {
@@ -257,20 +227,5 @@ mod tests {
         );
         assert_eq!(d.read_at(u64::MAX, &mut b), Err(Error::Truncated));
         assert!(d.inner().requests.is_empty());
-    }
-
-    #[test]
-    fn file_device_reads_exact_bytes() {
-        let path =
-            std::env::temp_dir().join(format!("gitfs-kernel-filedev-{}", std::process::id()));
-        let data = pattern(10_000);
-        std::fs::write(&path, &data).unwrap();
-        let mut f = FileDevice::open(&path).unwrap();
-        assert_eq!(f.len(), 10_000);
-        let mut buf = vec![0u8; 777];
-        f.read_at(9_000, &mut buf).unwrap();
-        assert_eq!(buf, data[9_000..9_777]);
-        assert_eq!(f.read_at(9_500, &mut buf), Err(Error::Truncated));
-        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -120,53 +120,7 @@ impl<D: BlockDevice> Content for HttpFs<D> {
 /// 128, which makes Hermit 0.11 pre-allocate 128 sockets and poll them all.
 #[cfg(target_os = "hermit")]
 pub fn listen(port: u16) -> io::Result<TcpListener> {
-    use std::os::fd::FromRawFd;
-
-    #[repr(C)]
-    struct SockaddrIn {
-        len: u8,
-        family: u8,
-        port: u16,
-        addr: u32,
-        zero: [u8; 8],
-    }
-    extern "C" {
-        fn sys_socket(domain: i32, ty: i32, protocol: i32) -> i32;
-        fn sys_bind(fd: i32, name: *const SockaddrIn, len: u32) -> i32;
-        fn sys_listen(fd: i32, backlog: i32) -> i32;
-        fn sys_close(fd: i32) -> i32;
-    }
-    // The family std's hermit-abi 0.5.0 knows (the kernel's AF_INET_OLD): accepted
-    // peers carry the listener's family, and std refuses any other with EINVAL.
-    const AF_INET: u8 = 0;
-    const SOCK_STREAM: i32 = 1;
-    let check = |rc: i32, what: &str| {
-        if rc < 0 {
-            Err(io::Error::other(format!("{what} failed: errno {}", -rc)))
-        } else {
-            Ok(rc)
-        }
-    };
-    // SAFETY: plain system calls; the address outlives the call.
-    unsafe {
-        // Protocol 0: the kernel refuses 6 (TCP) with EINVAL.
-        let fd = check(sys_socket(AF_INET.into(), SOCK_STREAM, 0), "socket")?;
-        let addr = SockaddrIn {
-            len: core::mem::size_of::<SockaddrIn>() as u8,
-            family: AF_INET,
-            port: port.to_be(),
-            addr: 0,
-            zero: [0; 8],
-        };
-        let len = core::mem::size_of::<SockaddrIn>() as u32;
-        let bound = check(sys_bind(fd, &addr, len), "bind")
-            .and_then(|_| check(sys_listen(fd, BACKLOG), "listen"));
-        if let Err(e) = bound {
-            sys_close(fd);
-            return Err(e);
-        }
-        Ok(TcpListener::from_raw_fd(fd))
-    }
+    gitfs::hermit::net::listen(port, BACKLOG)
 }
 
 /// On the host (tests, serving an image file without QEMU): loopback only.
@@ -291,35 +245,7 @@ enum Ready {
 /// Waits until `stream` is ready (or closed) for `what`; `TimedOut` after `limit`.
 #[cfg(target_os = "hermit")]
 fn wait(stream: &TcpStream, what: Ready, limit: Duration) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-
-    #[repr(C)]
-    struct PollFd {
-        fd: i32,
-        events: i16,
-        revents: i16,
-    }
-    extern "C" {
-        fn sys_poll(fds: *mut PollFd, nfds: usize, timeout: i32) -> i32;
-    }
-    const POLLIN: i16 = 0x1;
-    const POLLOUT: i16 = 0x4;
-    let mut fd = PollFd {
-        fd: stream.as_raw_fd(),
-        events: match what {
-            Ready::Read => POLLIN,
-            Ready::Write => POLLOUT,
-        },
-        revents: 0,
-    };
-    let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: one valid PollFd for the duration of the call.
-    match unsafe { sys_poll(&mut fd, 1, ms) } {
-        0 => Err(io::ErrorKind::TimedOut.into()),
-        rc if rc < 0 => Err(io::Error::from_raw_os_error(-rc)),
-        // Ready, or closed (POLLHUP): the read or write itself reports which.
-        _ => Ok(()),
-    }
+    gitfs::hermit::net::wait(stream, matches!(what, Ready::Write), limit)
 }
 
 /// On the host the socket's own timeouts apply.

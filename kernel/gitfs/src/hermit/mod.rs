@@ -1,4 +1,5 @@
-//! Hardware glue for the Hermit unikernel (x86_64 only): clock, PCI, DMA, virtio-blk.
+//! Hardware glue for the Hermit unikernel (x86_64 only): clock, PCI, DMA, virtio-blk,
+//! and (feature `net`) the raw socket calls a server needs.
 //! The application runs in ring 0 next to the kernel, so it may use port I/O and
 //! read the page tables itself.
 
@@ -7,6 +8,8 @@ pub mod mount;
 mod clock;
 pub mod com2;
 mod hal;
+#[cfg(feature = "net")]
+pub mod net;
 mod paging;
 mod pci;
 mod port;

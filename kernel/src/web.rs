@@ -1,5 +1,5 @@
 //! HTTP serving of the image (feature `http`): the `gitfs_http::Content` adapter over
-//! [`Fs`], the listener (a small backlog, see the network notes) and a pool of
+//! [`Fs`], the listener (a small backlog, see `listen`) and a pool of
 //! connection threads. The console keeps serving on the main thread through the same lock.
 
 use std::io;

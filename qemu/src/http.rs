@@ -21,7 +21,7 @@ pub fn http_config(mut config: VmConfig, host_port: u16) -> Result<VmConfig> {
         config.artifacts = Some(Artifacts::find_or_build_http(&artifacts::repo_root())?);
     }
     config.http_port = Some(host_port);
-    // The notes measured stalls of many seconds at -smp 2.
+    // Hermit 0.11 with two vCPUs stalls network traffic for seconds at a time.
     config.cpus = 1;
     if !config.app_args.iter().any(|a| a == "--http") {
         config.app_args.push("--http".into());

@@ -430,5 +430,4 @@ fn print_table(ours: &Figures, peer: &Figures) {
     }
     println!();
     println!("peer: the same kernel, listener and connection threads answering from memory (--http-peer): what the platform allows.");
-    println!("Notes' raw figures (another machine: std app, backlog 4): 16 MiB download 12.0-13.6 MB/s; new connection + small GET 2.5-2.7 ms; kept-alive small GET 0.3-0.4 ms.");
 }

@@ -1,4 +1,4 @@
-//! Console transport benchmarks (issue 4): the same pseudo-random bytes sent three ways,
+//! Console transport benchmarks: the same pseudo-random bytes sent three ways,
 //! so the host can compare escaped framing on stdout, hex on stdout and raw COM2.
 //!
 //! The byte stream is SplitMix64 from seed 0, each output word little-endian; the host

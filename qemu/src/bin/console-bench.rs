@@ -1,5 +1,5 @@
 //! `console-bench`: which transport moves bulk bytes out of the unikernel fastest
-//! (issue 4). One TCG boot of the diagnostic console; the same pseudo-random bytes
+//! (results in `docs/console-protocol.md`). One TCG boot of the diagnostic console; the same pseudo-random bytes
 //! (SplitMix64 from seed 0, as `kernel/src/diag/bench.rs`) sent as
 //! - the escaped framing of `@get` on COM1 (stdout, `escbench`),
 //! - hex text on COM1 (`hexbench`),

@@ -46,6 +46,7 @@ test: build-guest
     cargo fmt --manifest-path loader/Cargo.toml --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --locked --manifest-path kernel/Cargo.toml --workspace --target x86_64-unknown-linux-gnu --lib --bins --tests --examples -- -D warnings
+    cargo clippy --locked --manifest-path kernel/Cargo.toml -p gitfs-kernel --features bench --target x86_64-unknown-linux-gnu --lib --tests -- -D warnings
     cargo test --workspace
     # The kernel's logic on the host (its .cargo/config.toml targets Hermit: run from here).
     cargo +{{nightly}} test --locked --manifest-path kernel/Cargo.toml --workspace --target x86_64-unknown-linux-gnu

@@ -166,12 +166,10 @@ where
     thread::Builder::new()
         .name("http-accept".into())
         .spawn(move || {
-            for stream in listener.incoming() {
-                // A failed accept (peer gone before we took it) ends nothing else; a
-                // full queue closes the connection.
-                if let Ok(stream) = stream {
-                    let _ = work.try_send(stream);
-                }
+            // A failed accept (peer gone before we took it) ends nothing else; a full
+            // queue closes the connection.
+            for stream in listener.incoming().flatten() {
+                let _ = work.try_send(stream);
             }
         })?;
     Ok(())

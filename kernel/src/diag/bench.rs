@@ -1,4 +1,4 @@
-//! Console transport benchmarks: the same pseudo-random bytes sent three ways,
+//! Console transport benchmarks (kernel feature `bench`): the same pseudo-random bytes sent three ways,
 //! so the host can compare escaped framing on stdout, hex on stdout and raw COM2.
 //!
 //! The byte stream is SplitMix64 from seed 0, each output word little-endian; the host
@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use gitfs_console::{ok_header, Framer};
 
+use super::request::Com2Mode;
+
 /// Bytes generated and written per step: bounded memory for any size.
 pub const CHUNK: usize = 16 * 1024;
 /// Payload bytes per line of `hexbench` output (the line holds twice as many digits).
 pub const HEX_LINE: usize = 2048;
-/// Largest benchmark size.
-pub const MAX_BYTES: u64 = 1 << 30;
 
 /// The benchmark byte stream: SplitMix64 words from seed 0, little-endian.
 #[derive(Debug, Clone, Default)]
@@ -51,24 +51,6 @@ impl Pattern {
             }
             *b = self.word[self.used];
             self.used += 1;
-        }
-    }
-}
-
-/// How COM2 is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Com2Mode {
-    /// Line status polled before every byte (as Hermit does on COM1).
-    Polled,
-    /// Polled once per 16 bytes (the 16550A transmit FIFO).
-    Fifo,
-}
-
-impl Com2Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Com2Mode::Polled => "poll",
-            Com2Mode::Fifo => "fifo",
         }
     }
 }

@@ -7,10 +7,17 @@ use gitfs_format::BlockDevice;
 
 use self::request::{self as protocol, Request, HELP};
 
-pub use self::bench::{Com2Mode, Pattern, RawPort};
+#[cfg(feature = "bench")]
+pub use self::bench::{Pattern, RawPort};
+pub use self::request::Com2Mode;
 
+#[cfg(feature = "bench")]
 mod bench;
 mod request;
+
+/// The answer to a transfer benchmark in a kernel built without them.
+#[cfg(not(feature = "bench"))]
+const NO_BENCH: &str = "transfer benchmarks need a kernel built with the bench feature";
 
 /// Size of the reads behind `blkread` (one device request each on a virtio disk).
 const READ_CHUNK: usize = 256 * 1024;
@@ -44,11 +51,12 @@ pub struct Service<D> {
     /// Why there is no disk, for the error answers.
     no_disk: String,
     /// The second serial port, opened on first use.
+    #[cfg(feature = "bench")]
     com2: Option<Box<dyn RawPort>>,
 }
 
 /// COM2 in the guest: probed and initialised by the first `com2bench`.
-#[cfg(target_os = "hermit")]
+#[cfg(all(feature = "bench", target_os = "hermit"))]
 fn open_com2() -> Result<Box<dyn RawPort>, String> {
     use gitfs::hermit::com2::Com2;
 
@@ -66,7 +74,7 @@ fn open_com2() -> Result<Box<dyn RawPort>, String> {
         .map_err(|e| format!("com2: {e}"))
 }
 
-#[cfg(not(target_os = "hermit"))]
+#[cfg(all(feature = "bench", not(target_os = "hermit")))]
 fn open_com2() -> Result<Box<dyn RawPort>, String> {
     Err("com2: no second serial port outside the unikernel".into())
 }
@@ -76,11 +84,13 @@ impl<D: BlockDevice> Service<D> {
         Self {
             disk,
             no_disk: no_disk_reason.to_string(),
+            #[cfg(feature = "bench")]
             com2: None,
         }
     }
 
     /// Uses `port` for `com2bench` instead of the guest's COM2 (tests).
+    #[cfg(feature = "bench")]
     pub fn with_raw_port(mut self, port: Box<dyn RawPort>) -> Self {
         self.com2 = Some(port);
         self
@@ -103,11 +113,13 @@ impl<D: BlockDevice> Service<D> {
         let flow = match protocol::parse(line) {
             Ok(None) => return Ok(Flow::Continue),
             // Benchmarks that stream their own output before the summary line.
+            #[cfg(feature = "bench")]
             Ok(Some(Request::EscBench { bytes })) => {
                 let line = bench::escaped(bytes, out)?;
                 writeln!(out, "{line}")?;
                 Flow::Continue
             }
+            #[cfg(feature = "bench")]
             Ok(Some(Request::HexBench { bytes })) => {
                 let line = bench::hex(bytes, out)?;
                 writeln!(out, "{line}")?;
@@ -156,6 +168,7 @@ impl<D: BlockDevice> Service<D> {
             Request::BlkBench { mib, req_kib } => {
                 self.bench(mib, req_kib).map(|s| (s, Flow::Continue))
             }
+            #[cfg(feature = "bench")]
             Request::Com2Bench { bytes, mode } => {
                 if self.com2.is_none() {
                     self.com2 = Some(open_com2()?);
@@ -164,8 +177,13 @@ impl<D: BlockDevice> Service<D> {
                 go(bench::com2(bytes, mode, port))
             }
             // Answered in `handle`: they write their payload before the summary.
+            #[cfg(feature = "bench")]
             Request::EscBench { .. } | Request::HexBench { .. } => {
                 Err("internal: streamed request reached answer".into())
+            }
+            #[cfg(not(feature = "bench"))]
+            Request::Com2Bench { .. } | Request::EscBench { .. } | Request::HexBench { .. } => {
+                Err(NO_BENCH.into())
             }
         }
     }
@@ -310,14 +328,26 @@ mod tests {
         assert!(lines[1].starts_with("error: REQ_KIB"));
     }
 
+    #[cfg(not(feature = "bench"))]
+    #[test]
+    fn transfer_benches_are_refused_without_the_feature() {
+        let (code, out) = run(None, "escbench 4\nhexbench 4\ncom2bench 4\nping\n");
+        assert_eq!(code, 0);
+        let want = format!("error: {NO_BENCH}\n");
+        assert_eq!(out, want.repeat(3) + "pong\n");
+    }
+
+    #[cfg(feature = "bench")]
     struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
 
+    #[cfg(feature = "bench")]
     impl RawPort for Shared {
         fn write(&mut self, data: &[u8], _mode: Com2Mode) {
             self.0.borrow_mut().extend_from_slice(data);
         }
     }
 
+    #[cfg(feature = "bench")]
     #[test]
     fn benches_through_the_service() {
         let (_, out) = run(

@@ -21,7 +21,26 @@
 
 use core::fmt;
 
-use super::bench::{Com2Mode, MAX_BYTES};
+/// Largest transfer benchmark size.
+pub const MAX_BYTES: u64 = 1 << 30;
+
+/// How COM2 is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Com2Mode {
+    /// Line status polled before every byte (as Hermit does on COM1).
+    Polled,
+    /// Polled once per 16 bytes (the 16550A transmit FIFO).
+    Fifo,
+}
+
+impl Com2Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Com2Mode::Polled => "poll",
+            Com2Mode::Fifo => "fifo",
+        }
+    }
+}
 
 /// Largest `blkhex` length: a response line stays below 8 KiB.
 pub const MAX_HEX_LEN: u64 = 4096;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, ValueEnum};
 use gitfs_console::Response;
-use gitfs_qemu::{Session, VmConfig};
+use gitfs_qemu::{Artifacts, Session, VmConfig};
 
 #[derive(Parser)]
 #[command(about = "Compare console transports under QEMU TCG (escaped stdout, hex stdout, COM2)")]
@@ -355,7 +355,11 @@ fn main() -> Result<()> {
     let mut tmp = TempPaths(Vec::new());
     let (serial_args, mut com2) = com2_setup(opts.com2, &mut tmp)?;
 
+    // The transfer benchmarks are in the kernel built with the `bench` feature only.
+    let artifacts = Artifacts::find_or_build_bench(&gitfs_qemu::artifacts::repo_root())
+        .context("preparing the benchmark kernel")?;
     let config = VmConfig {
+        artifacts: Some(artifacts),
         app_args: vec!["--diag".into(), "--no-disk".into()],
         extra_args: serial_args,
         ..VmConfig::default()

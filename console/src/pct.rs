@@ -10,19 +10,9 @@ fn is_plain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b'+' | b',')
 }
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
 /// Appends the percent-encoding of `bytes` to `out`.
 pub fn pct_encode(bytes: &[u8], out: &mut String) {
-    for &b in bytes {
-        if is_plain(b) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
+    gitfs_format::pct::encode(bytes, is_plain, out);
 }
 
 /// Why a percent-encoded token was refused.
@@ -43,33 +33,13 @@ impl fmt::Display for PctError {
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    char::from(c).to_digit(16).map(|d| d as u8)
-}
-
 /// Decodes a token. Lenient about which printable bytes were left unescaped, strict
 /// about `%` sequences and raw control bytes.
 pub fn pct_decode(token: &[u8]) -> Result<Vec<u8>, PctError> {
-    let mut out = Vec::with_capacity(token.len());
-    let mut i = 0;
-    while i < token.len() {
-        let b = token[i];
-        if b == b'%' {
-            let hi = token.get(i + 1).copied().and_then(hex_val);
-            let lo = token.get(i + 2).copied().and_then(hex_val);
-            match (hi, lo) {
-                (Some(h), Some(l)) => out.push((h << 4) | l),
-                _ => return Err(PctError::BadEscape),
-            }
-            i += 3;
-        } else if b <= b' ' || b == 0x7F {
-            return Err(PctError::RawControl(b));
-        } else {
-            out.push(b);
-            i += 1;
-        }
+    if let Some(&b) = token.iter().find(|&&b| b <= b' ' || b == 0x7F) {
+        return Err(PctError::RawControl(b));
     }
-    Ok(out)
+    gitfs_format::pct::decode(token).ok_or(PctError::BadEscape)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod image;
 pub mod object;
 mod oid;
 pub mod pack;
+pub mod pct;
 pub mod scan;
 
 pub use device::BlockDevice;

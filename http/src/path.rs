@@ -27,35 +27,9 @@ fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
         .then(|| &s[prefix.len()..])
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Decodes `%XX` escapes (no `+` for space: that is a query-string convention).
 pub fn pct_decode(s: &[u8]) -> Result<Vec<u8>, TargetError> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let b = s[i];
-        if b == b'%' {
-            let hi = s.get(i + 1).copied().and_then(hex);
-            let lo = s.get(i + 2).copied().and_then(hex);
-            match (hi, lo) {
-                (Some(h), Some(l)) => out.push(h << 4 | l),
-                _ => return Err(TargetError::BadEscape),
-            }
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Ok(out)
+    gitfs_format::pct::decode(s).ok_or(TargetError::BadEscape)
 }
 
 /// Parses a request target: origin-form or an http(s) absolute-form (whose authority is
@@ -114,16 +88,8 @@ pub fn join(comps: &[Vec<u8>]) -> Vec<u8> {
 
 /// Percent-encodes one path component: only RFC 3986 unreserved bytes stay as they are.
 pub fn pct_encode(name: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in name {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    gitfs_format::pct::encode(name, unreserved, out);
 }
 
 /// `/a/b` for components, each percent-encoded.

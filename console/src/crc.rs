@@ -1,28 +1,8 @@
-//! CRC-32 (IEEE 802.3, as zlib and PNG) of framed payloads: crc32fast, whose table
-//! method needs no CPU features, so the guest gets the same speed under TCG.
+//! CRC-32 (IEEE 802.3, as zlib and PNG) of framed payloads: the image format's own
+//! (crc32fast, whose table method needs no CPU features, so the guest gets the same
+//! speed under TCG).
 
-/// A running CRC-32.
-#[derive(Clone, Debug, Default)]
-pub struct Crc32(crc32fast::Hasher);
-
-impl Crc32 {
-    pub fn new() -> Self {
-        Crc32(crc32fast::Hasher::new())
-    }
-
-    pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    pub fn finish(&self) -> u32 {
-        self.0.clone().finalize()
-    }
-}
-
-/// CRC-32 of `data`.
-pub fn crc32(data: &[u8]) -> u32 {
-    crc32fast::hash(data)
-}
+pub use gitfs_format::{crc32, Crc32};
 
 #[cfg(test)]
 mod tests {

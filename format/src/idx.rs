@@ -22,7 +22,7 @@ pub fn crc32(data: &[u8]) -> u32 {
 }
 
 /// A streaming CRC32 (IEEE).
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Crc32(crc32fast::Hasher);
 
 impl Crc32 {

@@ -89,11 +89,11 @@ bench: build
     cd kernel && cargo build --release --locked --features bench --target-dir target/bench
     command -v mksquashfs >/dev/null || (sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq squashfs-tools)
     cargo run -q --release -p gitfs-imager --bin imager-bench
-    cargo run -q --release -p gitfs-qemu -- boot-time --runs 10
-    cargo run -q --release -p gitfs-qemu -- bench-serve
-    cargo run -q --release -p gitfs-qemu --bin console-bench -- --bytes 4194304 --rounds 3
-    cargo run -q --release -p gitfs-qemu -- bench-http
-    cargo run -q --release -p gitfs-qemu -- bench-std-fs
+    cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- boot-time --runs 10
+    cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- serve
+    cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- console --bytes 4194304 --rounds 3
+    cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- http
+    cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- std-fs
 
 # Fuzz each parser of the image format for SECONDS (installs cargo-fuzz if missing).
 fuzz SECONDS="20": setup

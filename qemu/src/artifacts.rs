@@ -79,7 +79,7 @@ const KERNEL_HTTP: Component = Component {
 };
 
 /// The HTTP kernel with the benchmark code (`--http-peer`) that the shipped one leaves
-/// out; `bench-http` measures the server and the peer on this one binary.
+/// out; `gitfs-bench http` measures the server and the peer on this one binary.
 const KERNEL_BENCH: Component = Component {
     what: "kernel (http + bench)",
     env: KERNEL_BENCH_ENV,

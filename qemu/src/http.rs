@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::artifacts::{self, Artifacts};
+use crate::boot_opts::BootOpts;
 use crate::cmdline::GUEST_HTTP_PORT;
 use crate::error::{Error, Result};
 pub use crate::relay::free_port;
@@ -13,6 +14,31 @@ use crate::vm::{Vm, VmConfig};
 
 /// What the app prints once its listener is up.
 pub const LISTENING_PREFIX: &str = "gitfs http listening port=";
+
+/// The boot settings for a web-serving VM with `image` from the command line's `boot`
+/// options, forwarded from `port` (0: a free one); `bench`: the kernel with the
+/// benchmark peer. Returns the port.
+pub fn web_config(
+    boot: &BootOpts,
+    image: &Path,
+    port: u16,
+    bench: bool,
+) -> Result<(VmConfig, u16)> {
+    let mut config = boot.config(Some(image), &[])?;
+    if boot.kernel.is_none() {
+        let root = artifacts::repo_root();
+        let a = if bench {
+            Artifacts::find_or_build_bench(&root)?
+        } else {
+            Artifacts::find_or_build_http(&root)?
+        };
+        if let Some(arts) = config.artifacts.as_mut() {
+            arts.kernel = a.kernel;
+        }
+    }
+    let port = if port == 0 { free_port()? } else { port };
+    Ok((http_config(config, port)?, port))
+}
 
 /// `config` turned into a web-serving boot: the http kernel (unless the config names
 /// its own artifacts), the forward to `host_port`, `--http` for the app, one vCPU.

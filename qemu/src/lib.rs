@@ -11,6 +11,7 @@
 
 pub mod accel;
 pub mod artifacts;
+pub mod boot_opts;
 pub mod cmdline;
 pub mod console;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod vm;
 
 pub use accel::{Accel, AccelMode};
 pub use artifacts::Artifacts;
+pub use boot_opts::{BootOpts, NO_DISK};
 pub use console::Console;
 pub use error::{Error, Result};
 pub use session::{blob_id, Blob, Ready, Session, Slice};

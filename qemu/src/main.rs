@@ -1,4 +1,5 @@
-//! `gitfs-qemu`: boot the gitfs unikernel under QEMU for people and benchmarks.
+//! `gitfs-qemu`: boot the gitfs unikernel under QEMU and use it: a console, files by
+//! path, a web server, any app on an image. The benchmarks are `gitfs-bench`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,14 +7,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use gitfs_qemu::{
-    artifacts, run_interactive, AccelMode, Artifacts, Error, Exit, Freq, Session, Vm, VmConfig,
-};
+use clap::{Args, Parser, Subcommand};
+use gitfs_qemu::{artifacts, run_interactive, BootOpts, Error, Exit, Session, Vm, VmConfig};
 
 mod http_cmd;
-mod serve_bench;
-mod std_fs_bench;
 
 /// Boot the gitfs Hermit unikernel (our loader + the kernel app) under QEMU.
 ///
@@ -44,14 +41,6 @@ enum Cmd {
     Ping {
         #[command(flatten)]
         vm: VmOpts,
-    },
-    /// Benchmark: boot N times to the ready line; prints median and spread, image sizes.
-    BootTime {
-        #[command(flatten)]
-        vm: VmOpts,
-        /// Number of boots.
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
     },
     /// Boot with IMAGE, fetch PATH and write its exact bytes to stdout (a symlink: its
     /// target), then stop the unikernel.
@@ -87,23 +76,6 @@ enum Cmd {
         #[command(flatten)]
         boot: BootOpts,
     },
-    /// Benchmark serving: boot time and memory for 1k/10k/100k-file images, fetch latency
-    /// and throughput through the console next to the host library. Generated images are
-    /// cached under target/bench/.
-    BenchServe {
-        #[command(flatten)]
-        opts: serve_bench::Opts,
-        #[command(flatten)]
-        boot: BootOpts,
-    },
-    /// Benchmark std::fs on a gitfs mount: the `fsprobe` app reads every file with
-    /// `fs::read` and with the library's direct read in one boot; open+metadata p50/p99.
-    BenchStdFs {
-        #[command(flatten)]
-        opts: std_fs_bench::Opts,
-        #[command(flatten)]
-        boot: BootOpts,
-    },
     /// Serve IMAGE over HTTP on 127.0.0.1 (kernel built with the `http` feature, QEMU
     /// user networking restricted to the one forward); prints the URL; Ctrl-C stops.
     Serve {
@@ -111,15 +83,6 @@ enum Cmd {
         /// Host port on 127.0.0.1 (0: a free one).
         #[arg(long, default_value_t = 8080)]
         port: u16,
-        #[command(flatten)]
-        boot: BootOpts,
-    },
-    /// Benchmark the HTTP server: 16 MiB downloads, small-file requests per second and
-    /// latency, kept-alive and new connections, 1 and 8 clients.
-    BenchHttp {
-        /// Small-file requests per row.
-        #[arg(long, default_value_t = 400)]
-        requests: usize,
         #[command(flatten)]
         boot: BootOpts,
     },
@@ -155,17 +118,6 @@ enum Cmd {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum AccelArg {
-    Tcg,
-    Kvm,
-    /// KVM when /dev/kvm exists and a probe boot works (verdict cached), else TCG.
-    Auto,
-}
-
-/// The app's flag for booting without a disk.
-const NO_DISK: &str = "--no-disk";
-
 #[derive(Args)]
 struct VmOpts {
     /// Disk image attached read-only as virtio-blk (without it the app gets `--no-disk`).
@@ -177,86 +129,7 @@ struct VmOpts {
 
 impl VmOpts {
     fn config(&self, app_args: &[String]) -> Result<VmConfig> {
-        self.boot.config(self.disk.as_deref(), app_args)
-    }
-}
-
-#[derive(Args)]
-struct BootOpts {
-    /// Accelerator.
-    #[arg(long, value_enum, default_value = "tcg")]
-    accel: AccelArg,
-    /// Guest memory (QEMU -m syntax).
-    #[arg(long, default_value = "256M")]
-    memory: String,
-    /// Virtual CPUs.
-    #[arg(long, default_value_t = 1)]
-    cpus: u32,
-    /// CPU frequency in MHz given to the kernel (default: the host's, from /proc/cpuinfo;
-    /// 0: let the kernel measure, which is wrong by up to 2x under TCG).
-    #[arg(long, value_name = "MHZ")]
-    freq: Option<u32>,
-    /// Extra kernel argument (repeatable), before `--` on the kernel command line.
-    #[arg(long = "kernel-arg", value_name = "ARG", allow_hyphen_values = true)]
-    kernel_args: Vec<String>,
-    /// Loader image instead of the built one (also GITFS_LOADER).
-    #[arg(long, value_name = "ELF32")]
-    loader: Option<PathBuf>,
-    /// Kernel app image instead of the built one (also GITFS_KERNEL).
-    #[arg(long, value_name = "ELF")]
-    kernel: Option<PathBuf>,
-    /// Seconds to wait for the ready line.
-    #[arg(long, default_value_t = 60)]
-    boot_timeout: u64,
-}
-
-impl BootOpts {
-    fn config(&self, disk: Option<&Path>, app_args: &[String]) -> Result<VmConfig> {
-        let root = artifacts::repo_root();
-        let built = if self.loader.is_none() || self.kernel.is_none() {
-            Some(Artifacts::find_or_build(&root).context("preparing the boot images")?)
-        } else {
-            None
-        };
-        let pick = |given: &Option<PathBuf>, f: fn(&Artifacts) -> &PathBuf| {
-            given
-                .clone()
-                .or_else(|| built.as_ref().map(|a| f(a).clone()))
-                .unwrap_or_default()
-        };
-        let artifacts = Artifacts {
-            loader: pick(&self.loader, |a| &a.loader),
-            kernel: pick(&self.kernel, |a| &a.kernel),
-        };
-        for p in [&artifacts.loader, &artifacts.kernel] {
-            if !p.is_file() {
-                bail!("{} is not a file", p.display());
-            }
-        }
-        let mut app_args = app_args.to_vec();
-        if disk.is_none() && !app_args.iter().any(|a| a == NO_DISK) {
-            app_args.push(NO_DISK.into());
-        }
-        Ok(VmConfig {
-            artifacts: Some(artifacts),
-            memory: self.memory.clone(),
-            cpus: self.cpus,
-            accel: match self.accel {
-                AccelArg::Tcg => AccelMode::Tcg,
-                AccelArg::Kvm => AccelMode::Kvm,
-                AccelArg::Auto => AccelMode::Auto,
-            },
-            freq: match self.freq {
-                None => Freq::Host,
-                Some(0) => Freq::None,
-                Some(m) => Freq::Mhz(m),
-            },
-            kernel_args: self.kernel_args.clone(),
-            app_args,
-            disk: disk.map(Path::to_path_buf),
-            boot_timeout: Duration::from_secs(self.boot_timeout),
-            ..VmConfig::default()
-        })
+        Ok(self.boot.config(self.disk.as_deref(), app_args)?)
     }
 }
 
@@ -299,7 +172,6 @@ fn real_main() -> Result<ExitCode> {
             Ok(exit_code(exit))
         }
         Cmd::Ping { vm } => ping(&vm.config(&[])?),
-        Cmd::BootTime { vm, runs } => boot_time(&vm.config(&[])?, runs),
         Cmd::Get {
             image,
             path,
@@ -364,16 +236,7 @@ fn real_main() -> Result<ExitCode> {
             }
             Ok(())
         }),
-        Cmd::BenchServe { opts, boot } => {
-            serve_bench::run(&opts, &boot.config(None, &[])?)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::BenchStdFs { opts, boot } => {
-            std_fs_bench::run(&opts, &boot.config(None, &[])?)?;
-            Ok(ExitCode::SUCCESS)
-        }
         Cmd::Serve { image, port, boot } => http_cmd::serve(&boot, &image, port),
-        Cmd::BenchHttp { requests, boot } => http_cmd::bench(&boot, requests),
         Cmd::App {
             app,
             disk,
@@ -527,71 +390,6 @@ fn ping(config: &VmConfig) -> Result<ExitCode> {
     Ok(exit_code(exit))
 }
 
-fn boot_time(config: &VmConfig, runs: usize) -> Result<ExitCode> {
-    if runs == 0 {
-        bail!("--runs must be at least 1");
-    }
-    let Some(a) = &config.artifacts else {
-        bail!("no images");
-    };
-    let size = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let accel = config.resolve_accel()?;
-    println!(
-        "boot to ready line, {runs} runs, accel {accel}, -m {}",
-        config.memory
-    );
-    let mut host = Vec::with_capacity(runs);
-    let mut guest = Vec::new();
-    for i in 0..runs {
-        let vm = Vm::boot(config).with_context(|| format!("boot {}", i + 1))?;
-        let t = vm.boot_time().unwrap_or_default();
-        let boot_ms = vm
-            .ready_line()
-            .and_then(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("boot_ms="))
-            })
-            .and_then(|v| v.parse::<f64>().ok());
-        let exit = vm.stop()?;
-        if exit != Exit::Success {
-            bail!("boot {}: stop ended with {exit}", i + 1);
-        }
-        host.push(ms(t));
-        guest.extend(boot_ms);
-    }
-    println!(
-        "{:<28} {:>9} {:>9} {:>9} {:>9}",
-        "", "median", "min", "max", "spread"
-    );
-    let row = |name: &str, v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let (lo, hi) = (v[0], v[v.len() - 1]);
-        println!(
-            "{name:<28} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
-            median(v),
-            lo,
-            hi,
-            hi - lo
-        );
-    };
-    row("spawn -> ready line (ms)", &mut host);
-    if guest.len() == runs {
-        row("guest-reported boot_ms", &mut guest);
-    }
-    println!("{:<28} {:>9} bytes", "kernel image", size(&a.kernel));
-    println!("{:<28} {:>9} bytes", "loader image", size(&a.loader));
-    Ok(ExitCode::SUCCESS)
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
 }

@@ -5,7 +5,7 @@
 //! at once, Linux drops the SYNs that find the accept queue full (the client waits 1 s
 //! to retry) and, once SYN cookies are in play, resets some connections before QEMU
 //! ever sees them (measured: 1 to 4 of 8 simultaneous connections, in every
-//! `bench-http` run). The relay owns the port people connect to, accepts at once with a
+//! `gitfs-bench http` run). The relay owns the port people connect to, accepts at once with a
 //! normal backlog, and opens connections to QEMU's forward only while its accept queue
 //! has room, so none is dropped or reset there.
 

@@ -2,7 +2,7 @@
 //! so the host can compare escaped framing on stdout, hex on stdout and raw COM2.
 //!
 //! The byte stream is SplitMix64 from seed 0, each output word little-endian; the host
-//! bench (`qemu/src/bin/console-bench.rs`) generates the same stream to check every byte.
+//! bench (`qemu/src/bin/gitfs-bench/console.rs`) generates the same stream to check every byte.
 
 use std::io::{self, Write};
 use std::time::Instant;

@@ -2,14 +2,14 @@
 //! listener, threads and connection handling as the real one, with no file system, no
 //! request parsing beyond the end of the head and no lock.
 //!
-//! `bench-http` measures it in the same run as the real server: their difference is
+//! `gitfs-bench http` measures it in the same run as the real server: their difference is
 //! what gitfs adds; the peer's own figures are what the platform (Hermit's network
 //! stack on an emulated CPU, QEMU's user networking) allows.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-/// What `gitfs-qemu bench-http` asks for: a 16 MiB file of its noise from this seed,
+/// What `gitfs-bench http` asks for: a 16 MiB file of its noise from this seed,
 /// and 1 KiB files.
 pub const BIG: usize = 16 << 20;
 pub const SEED: u64 = 42;
@@ -59,7 +59,7 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-/// The peer's content: the noise `gitfs-qemu bench-http` writes as its large file, so
+/// The peer's content: the noise `gitfs-bench http` writes as its large file, so
 /// the bench checks the peer's bytes as it checks ours.
 pub fn body(len: usize, seed: u64) -> Arc<[u8]> {
     gitfs_testkit::noise(len, seed).into()

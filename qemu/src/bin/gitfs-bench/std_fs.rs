@@ -1,4 +1,4 @@
-//! `gitfs-qemu bench-std-fs`: what `std::fs` on a gitfs mount costs next to the
+//! `gitfs-bench std-fs`: what `std::fs` on a gitfs mount costs next to the
 //! library's direct read, in the same boot of the `fsprobe` test app, on real corpora.
 
 use std::path::{Path, PathBuf};

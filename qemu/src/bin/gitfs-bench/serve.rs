@@ -1,4 +1,4 @@
-//! `gitfs-qemu bench-serve`: what serving costs, measured end to end under TCG.
+//! `gitfs-bench serve`: what serving costs, measured end to end under TCG.
 //!
 //! Boot-to-ready time and memory against the number of files (generated directories
 //! turned into images by the real `imager`, cached under `target/bench/`), fetch latency
@@ -14,6 +14,8 @@ use clap::Args;
 use gitfs_format::{EntryMode, FileDevice, Image, ObjectId, ObjectKind};
 use gitfs_qemu::{artifacts, Session, VmConfig};
 use gitfs_testkit::Xorshift;
+
+use crate::stats::{median, percentile};
 
 #[derive(Args)]
 pub struct Opts {
@@ -214,28 +216,6 @@ fn host_get(image: &mut Image<FileDevice>, path: &str) -> Result<Vec<u8>> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn session(base: &VmConfig, img: &Path) -> Result<Session> {
@@ -474,14 +454,6 @@ fn big_rows(s: &mut Session, host_img: &mut Image<FileDevice>, mib: usize) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles() {
-        let v: Vec<f64> = (1..=200).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), 100.0);
-        assert_eq!(percentile(&v, 99.0), 198.0);
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-    }
 
     #[test]
     fn generated_names_are_unique() {

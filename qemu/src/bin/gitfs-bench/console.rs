@@ -1,4 +1,4 @@
-//! `console-bench`: which transport moves bulk bytes out of the unikernel fastest
+//! `gitfs-bench console`: which transport moves bulk bytes out of the unikernel fastest
 //! (results in `docs/console-protocol.md`). One TCG boot of the diagnostic console; the same pseudo-random bytes
 //! (SplitMix64 from seed 0, as `kernel/src/diag/bench.rs`) sent as
 //! - the escaped framing of `@get` on COM1 (stdout, `escbench`),
@@ -20,13 +20,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::{Args, ValueEnum};
 use gitfs_console::Response;
 use gitfs_qemu::{Artifacts, Session, VmConfig};
 
-#[derive(Parser)]
-#[command(about = "Compare console transports under QEMU TCG (escaped stdout, hex stdout, COM2)")]
-struct Opts {
+use crate::stats::median;
+
+#[derive(Args)]
+pub struct Opts {
     /// Payload bytes per transfer.
     #[arg(long, default_value_t = 4 << 20)]
     bytes: u64,
@@ -337,8 +338,7 @@ fn mbs(bytes: u64, secs: f64) -> f64 {
 
 /// `median` or `median (min-max)` of rates.
 fn rates(mut r: Vec<f64>) -> String {
-    r.sort_by(f64::total_cmp);
-    let med = r[r.len() / 2];
+    let med = median(&mut r);
     if r.len() == 1 {
         format!("{med:.3}")
     } else {
@@ -346,8 +346,7 @@ fn rates(mut r: Vec<f64>) -> String {
     }
 }
 
-fn main() -> Result<()> {
-    let opts = Opts::parse();
+pub fn run(opts: &Opts) -> Result<()> {
     ensure!(opts.rounds > 0, "--rounds must be at least 1");
     ensure!(opts.bytes <= 1 << 30, "--bytes: at most 1 GiB");
     let want = pattern(opts.bytes as usize);

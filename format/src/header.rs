@@ -179,6 +179,20 @@ impl Header {
         out
     }
 
+    /// The whole image in memory: this header, `pack` and `idx` at their sections'
+    /// offsets, zero padding up to `image_len`. (The imager writes the same layout to a
+    /// file as it packs.) `pack` and `idx` must have the lengths the header was made
+    /// for.
+    pub fn assemble(&self, pack: &[u8], idx: &[u8]) -> Vec<u8> {
+        let mut img = self.encode();
+        img.resize(self.pack.offset as usize, 0);
+        img.extend_from_slice(pack);
+        img.resize(self.idx.offset as usize, 0);
+        img.extend_from_slice(idx);
+        img.resize(self.image_len as usize, 0);
+        img
+    }
+
     /// Decodes a header from the first bytes of a device of `device_len` bytes
     /// (pass the first [`BLOCK`] bytes, or all of a smaller device).
     ///

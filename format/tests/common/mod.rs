@@ -160,13 +160,7 @@ pub fn make_image(commit: ObjectId, tree: ObjectId, pack: &[u8], idx: &[u8]) -> 
         idx.len() as u64,
     )
     .unwrap();
-    let mut img = h.encode();
-    pad(&mut img, h.pack.offset);
-    img.extend_from_slice(pack);
-    pad(&mut img, h.idx.offset);
-    img.extend_from_slice(idx);
-    pad(&mut img, h.image_len);
-    img
+    h.assemble(pack, idx)
 }
 
 /// docteur's layout: commit id, IDX offset (u64 LE), PACK, zero padding to the block

@@ -201,13 +201,7 @@ impl Repo {
             idx.len() as u64,
         )
         .map_err(|e| e.to_string())?;
-        let mut img = header.encode();
-        img.resize(header.pack.offset as usize, 0);
-        img.extend_from_slice(&pack);
-        img.resize(header.idx.offset as usize, 0);
-        img.extend_from_slice(&idx);
-        img.resize(header.image_len as usize, 0);
-        Ok(img)
+        Ok(header.assemble(&pack, &idx))
     }
 }
 

@@ -21,21 +21,6 @@ const BIG_LEN: usize = 16 << 20;
 const SMALL_FILES: usize = 64;
 const SMALL_LEN: usize = 1024;
 
-fn find_imager(root: &Path) -> Result<PathBuf> {
-    for p in ["target/release/imager", "target/debug/imager"] {
-        if root.join(p).is_file() {
-            return Ok(root.join(p));
-        }
-    }
-    let st = Command::new("cargo")
-        .args(["build", "--release", "-q", "-p", "gitfs-imager"])
-        .current_dir(root)
-        .status()
-        .context("running cargo")?;
-    ensure!(st.success(), "building the imager failed ({st})");
-    Ok(root.join("target/release/imager"))
-}
-
 /// A directory image with one 16 MiB file of noise and small text files (cached).
 fn bench_image(root: &Path) -> Result<PathBuf> {
     let dir = root.join("target/bench/http");
@@ -53,7 +38,7 @@ fn bench_image(root: &Path) -> Result<PathBuf> {
         std::fs::write(src.join(format!("small/{i}.txt")), body)?;
     }
     let tmp = dir.join("http.img.tmp");
-    let st = Command::new(find_imager(root)?)
+    let st = Command::new(crate::imager(None)?)
         .arg("make")
         .arg(&src)
         .arg(&tmp)

@@ -2,10 +2,10 @@
 //! measured in the same run; `just bench` runs them all and prints their tables.
 //! The product commands are `gitfs-qemu`'s.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
-use anyhow::Result;
+use anyhow::{ensure, Context, Result};
 use clap::{Parser, Subcommand};
 use gitfs_qemu::BootOpts;
 
@@ -70,6 +70,22 @@ enum Cmd {
         #[command(flatten)]
         boot: BootOpts,
     },
+}
+
+/// The imager binary: `given`, else the release build, brought up to date by cargo
+/// first (one freshness rule: cargo's).
+pub fn imager(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let root = gitfs_qemu::artifacts::repo_root();
+    let st = Command::new("cargo")
+        .args(["build", "--release", "-q", "-p", "gitfs-imager"])
+        .current_dir(&root)
+        .status()
+        .context("running cargo")?;
+    ensure!(st.success(), "building the imager failed ({st})");
+    Ok(root.join("target/release/imager"))
 }
 
 fn main() -> ExitCode {

@@ -50,7 +50,7 @@ pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
         .clone()
         .unwrap_or_else(|| root.join("target").join("bench"));
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let imager = find_imager(opts, &root)?;
+    let imager = crate::imager(opts.imager.as_deref())?;
     let mhz = gitfs_qemu::cmdline::host_cpu_mhz();
     println!(
         "gitfs serving benchmark: QEMU TCG, 1 vCPU, -m {}, host CPU {} MHz passed as -freq",
@@ -65,33 +65,6 @@ pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
 }
 
 // ---------------------------------------------------------------- images
-
-fn find_imager(opts: &Opts, root: &Path) -> Result<PathBuf> {
-    if let Some(p) = &opts.imager {
-        return Ok(p.clone());
-    }
-    let candidates = [
-        root.join("target/release/imager"),
-        root.join("target/debug/imager"),
-    ];
-    let newest = candidates
-        .iter()
-        .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p)))
-        .max();
-    if let Some((_, p)) = newest {
-        return Ok(p.clone());
-    }
-    eprintln!("building the imager (cargo build --release -p gitfs-imager)");
-    let st = Command::new("cargo")
-        .args(["build", "--release", "-q", "-p", "gitfs-imager"])
-        .current_dir(root)
-        .status()
-        .context("running cargo")?;
-    if !st.success() {
-        bail!("building the imager failed ({st})");
-    }
-    Ok(candidates[0].clone())
-}
 
 /// Path of the i-th generated file: 100 files per directory, 10 directories per parent.
 fn gen_path(i: usize) -> String {

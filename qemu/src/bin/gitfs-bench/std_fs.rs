@@ -38,13 +38,7 @@ pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
     let root = artifacts::repo_root();
     let cache = root.join("target").join("bench");
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let imager = root.join("target/release/imager");
-    if !imager.is_file() {
-        bail!(
-            "{}: build it first (cargo build --release -p gitfs-imager)",
-            imager.display()
-        );
-    }
+    let imager = crate::imager(None)?;
     let mut corpora: Vec<(String, PathBuf)> = Vec::new();
     if opts.corpus.is_empty() {
         corpora.push(("gitfs source (HEAD)".into(), root.clone()));

@@ -34,8 +34,8 @@ pub struct Opts {
     /// Where generated images are cached.
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
-    /// The imager binary (default: target/release/imager or target/debug/imager, built
-    /// if missing).
+    /// The imager binary (default: target/release/imager, built or brought up to date
+    /// with cargo).
     #[arg(long, value_name = "PATH")]
     imager: Option<PathBuf>,
 }

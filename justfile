@@ -95,12 +95,13 @@ bench: build
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- http
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- std-fs
 
-# Fuzz each parser of the image format for SECONDS (installs cargo-fuzz if missing).
-fuzz SECONDS="20": setup
+# Fuzz every parser for SECONDS each (installs cargo-fuzz if missing): the image format,
+# the console protocol (kernel request parser, host response decoder, records), HTTP.
+fuzz SECONDS="60": setup
     #!/usr/bin/env bash
     set -euo pipefail
     command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-    cd format/fuzz
-    for t in header pack_entry delta tree image; do
-        cargo +{{nightly}} fuzz run "$t" -- -max_total_time={{SECONDS}} -rss_limit_mb=1024
-    done
+    run() { (cd "$1" && cargo +{{nightly}} fuzz run "$2" -- -max_total_time={{SECONDS}} -rss_limit_mb=1024); }
+    for t in header pack_entry delta tree image; do run format/fuzz "$t"; done
+    for t in request_line decoder records; do run console/fuzz "$t"; done
+    run http/fuzz request

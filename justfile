@@ -77,6 +77,10 @@ serve IMAGE *ARGS: build
 run *ARGS: build
     cargo run -q --release -p gitfs-qemu -- run "$@"
 
+# Boot with IMAGE and write its whole tree into DIR (created; must be empty).
+export IMAGE DIR: build
+    cargo run -q --release -p gitfs-qemu -- export "$1" "$2"
+
 # Boot the `walk` example app (plain std::fs) on IMAGE: one line per file and symlink,
 # exactly as `git -c core.quotePath=false ls-tree -r -l HEAD` prints them.
 walk IMAGE: build

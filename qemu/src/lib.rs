@@ -16,6 +16,7 @@ pub mod cmdline;
 pub mod console;
 pub mod error;
 pub mod exit;
+pub mod export;
 pub mod http;
 pub mod relay;
 pub mod session;

@@ -76,6 +76,23 @@ enum Cmd {
         #[command(flatten)]
         boot: BootOpts,
     },
+    /// Boot with IMAGE and write its tree (or the directory --path) into DIR, as
+    /// `git archive | tar -x` would: exec bits, symbolic links as links, submodules as
+    /// empty directories, any bytes in names. DIR is created if missing and must be
+    /// empty unless --force; nothing is written outside it (an image naming an entry
+    /// `..` or `a/b` is refused).
+    Export {
+        image: PathBuf,
+        dir: PathBuf,
+        /// The directory of the image to write (default: the whole tree).
+        #[arg(long, value_name = "SUBDIR")]
+        path: Option<String>,
+        /// Write into a non-empty DIR, replacing files and links that stand in the way.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
     /// Serve IMAGE over HTTP on 127.0.0.1 (kernel built with the `http` feature, QEMU
     /// user networking restricted to the one forward); prints the URL; Ctrl-C stops.
     Serve {
@@ -234,6 +251,27 @@ fn real_main() -> Result<ExitCode> {
             for (k, v) in s.info()? {
                 println!("{k}={v}");
             }
+            Ok(())
+        }),
+        Cmd::Export {
+            image,
+            dir,
+            path,
+            force,
+            boot,
+        } => with_session(&boot, &image, |s| {
+            let sub = path.as_deref().unwrap_or("").as_bytes();
+            let t = Instant::now();
+            let n = gitfs_qemu::export::export(s, sub, &dir, force)?;
+            eprintln!(
+                "gitfs-qemu: wrote {} files ({} bytes), {} symlinks, {} directories to {} in {:.1} s",
+                n.files,
+                n.bytes,
+                n.symlinks,
+                n.dirs,
+                dir.display(),
+                t.elapsed().as_secs_f64()
+            );
             Ok(())
         }),
         Cmd::Serve { image, port, boot } => http_cmd::serve(&boot, &image, port),

@@ -654,13 +654,8 @@ fn garbage_never_panics_and_is_answered_in_http() {
         "Bad Header",
         ": empty",
     ];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move |n: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % n as u64) as usize
-    };
+    let mut x = gitfs_testkit::Xorshift::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = move |n: usize| (x.next_u64() % n as u64) as usize;
     let mut c = site();
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..3000 {

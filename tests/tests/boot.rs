@@ -14,17 +14,10 @@ fn boot() -> Vm {
 
 /// Printable text that is not a repetition, so a dropped or reordered byte shows.
 fn text(len: usize, seed: u64) -> String {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut x = gitfs_testkit::Xorshift::new(seed);
+    // Printable ASCII without spaces at the ends mattering: '!'..='~'.
     (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // Printable ASCII without spaces at the ends mattering: '!'..='~'.
-            char::from(b'!' + (x % 94) as u8)
-        })
+        .map(|_| char::from(b'!' + (x.next_u64() % 94) as u8))
         .collect()
 }
 

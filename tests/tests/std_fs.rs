@@ -185,14 +185,12 @@ fn std_fs_reads_seeks_metadata_and_errors() {
     // Seeks from the start, the current position and the end, then reads.
     let big = blob(&f.repo, BIG);
     let n = big.len() as i64;
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = gitfs_testkit::Xorshift::new(0x9e37_79b9_7f4a_7c15);
     let mut ops = Vec::new();
     let mut want = vec!["ok".to_string()];
     let mut pos: i64 = 0;
     for i in 0..60 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next_u64();
         let len = (x % 70_000) as i64;
         let (op, target) = match i % 3 {
             0 => {

@@ -354,9 +354,8 @@ mod tests {
     }
 
     fn rng(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
+        let mut x = gitfs_testkit::Xorshift::new(*seed);
+        *seed = x.next_u64();
         *seed
     }
 

@@ -72,15 +72,7 @@ pub const TIME_STR: &str = "Tue, 14 Nov 2023 22:13:20 GMT";
 
 /// Bytes that differ at every offset, so a range off by one shows.
 pub fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    gitfs_testkit::noise(len, 0x1234_5678)
 }
 
 /// The tree most tests use.

@@ -145,19 +145,7 @@ pub fn show(p: &[u8]) -> String {
     String::from_utf8_lossy(p).into_owned()
 }
 
-/// A reproducible pseudo-random byte stream (xorshift64).
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
+pub use gitfs_testkit::noise;
 
 /// The protocol's kind for a `git ls-tree` entry.
 pub fn kind_of(e: &GitEntry) -> gitfs_qemu::session::EntryKind {

@@ -31,6 +31,8 @@ pub enum ExportError {
     NotEmpty(String),
     #[error("{0}: not a directory in the image")]
     NotADirectory(String),
+    #[error("{0}: a directory (export writes directories)")]
+    NotAFile(String),
     #[error("the image names an entry {name:?} in {dir:?}: not a plain file name, export refused")]
     UnsafeName { dir: String, name: String },
     #[error("{path}: {source}")]
@@ -125,6 +127,62 @@ pub fn export(
                     summary.files += 1;
                     summary.bytes += data.len() as u64;
                 }
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Fetches each of `paths` (files or symbolic links) into `dest` at the same relative
+/// path, creating the directories on the way (existing real directories are used; a
+/// link to one is not). An existing file is kept, and the fetch refused, unless
+/// `force`. Paths are resolved by the image's own rules; each must be a file or a link.
+pub fn get_into(
+    s: &mut Session,
+    paths: &[&[u8]],
+    dest: &Path,
+    force: bool,
+) -> Result<Summary, ExportError> {
+    let mut summary = Summary::default();
+    for &path in paths {
+        let rel = trim_slashes(path);
+        let comps: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
+        if rel.is_empty() || !comps.iter().all(|c| is_plain_name(c)) {
+            return Err(ExportError::UnsafeName {
+                dir: String::new(),
+                name: show(path),
+            });
+        }
+        let blob = s.get_blob(rel)?;
+        fs::create_dir_all(dest).map_err(io(dest))?;
+        let mut host = dest.to_path_buf();
+        for (i, c) in comps.iter().enumerate() {
+            host.push(OsStr::from_bytes(c));
+            if i + 1 < comps.len() {
+                make_dir(&host, true)?;
+            }
+        }
+        match blob.kind {
+            EntryKind::Symlink => {
+                if force {
+                    remove_if_file_or_link(&host)?;
+                }
+                std::os::unix::fs::symlink(OsStr::from_bytes(&blob.data), &host)
+                    .map_err(io(&host))?;
+                summary.symlinks += 1;
+            }
+            EntryKind::File | EntryKind::Exec => {
+                let mode = if blob.kind == EntryKind::Exec {
+                    0o755
+                } else {
+                    0o644
+                };
+                write_file(&host, &blob.data, mode, force)?;
+                summary.files += 1;
+                summary.bytes += blob.data.len() as u64;
+            }
+            EntryKind::Dir | EntryKind::Submodule => {
+                return Err(ExportError::NotAFile(show(path)));
             }
         }
     }

@@ -44,12 +44,23 @@ enum Cmd {
     },
     /// Boot with IMAGE, fetch PATH and write its exact bytes to stdout (a symlink: its
     /// target), then stop the unikernel.
+    ///
+    /// With --out-dir, any number of PATHs are written below DIR at their own paths
+    /// (directories created, exec bits and symbolic links kept, an existing file kept
+    /// unless --force), in one boot.
     Get {
         image: PathBuf,
-        path: String,
-        /// Write to this file instead of stdout.
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+        /// Write to this file instead of stdout (one PATH).
+        #[arg(short, long, value_name = "FILE", conflicts_with = "out_dir")]
         output: Option<PathBuf>,
+        /// Write every PATH below this directory.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// With --out-dir: replace files and links that exist.
+        #[arg(long, requires = "out_dir")]
+        force: bool,
         #[command(flatten)]
         boot: BootOpts,
     },
@@ -191,24 +202,38 @@ fn real_main() -> Result<ExitCode> {
         Cmd::Ping { vm } => ping(&vm.config(&[])?),
         Cmd::Get {
             image,
-            path,
+            paths,
             output,
+            out_dir,
+            force,
             boot,
-        } => with_session(&boot, &image, |s| {
-            let data = s.get(path.as_bytes())?;
-            match &output {
-                Some(f) => {
-                    std::fs::write(f, &data).with_context(|| format!("writing {}", f.display()))?
-                }
-                None => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&data)
-                        .and_then(|()| out.flush())
-                        .context("writing to stdout")?;
-                }
+        } => {
+            if out_dir.is_none() && paths.len() != 1 {
+                bail!(
+                    "{} paths: give --out-dir DIR to write them all",
+                    paths.len()
+                );
             }
-            Ok(())
-        }),
+            with_session(&boot, &image, |s| {
+                if let Some(dir) = &out_dir {
+                    let paths: Vec<&[u8]> = paths.iter().map(|p| p.as_bytes()).collect();
+                    gitfs_qemu::export::get_into(s, &paths, dir, force)?;
+                    return Ok(());
+                }
+                let data = s.get(paths[0].as_bytes())?;
+                match &output {
+                    Some(f) => std::fs::write(f, &data)
+                        .with_context(|| format!("writing {}", f.display()))?,
+                    None => {
+                        let mut out = std::io::stdout().lock();
+                        out.write_all(&data)
+                            .and_then(|()| out.flush())
+                            .context("writing to stdout")?;
+                    }
+                }
+                Ok(())
+            })
+        }
         Cmd::Ls {
             image,
             path,

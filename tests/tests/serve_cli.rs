@@ -73,6 +73,52 @@ fn get_writes_exact_bytes() {
 }
 
 #[test]
+fn get_several_paths_into_a_directory() {
+    let f = fixture();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-cli-get-out");
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().expect("utf-8");
+    ok(&cli(&[
+        "get",
+        "docs/bin.dat",
+        "run.sh",
+        "/README.md",
+        "--out-dir",
+        d,
+    ]));
+    let want = git(&f.repo, &["cat-file", "blob", "HEAD:docs/bin.dat"]);
+    assert!(std::fs::read(dir.join("docs/bin.dat")).expect("bin.dat") == want);
+    assert_eq!(
+        std::fs::read(dir.join("README.md")).expect("README"),
+        b"# cli\n"
+    );
+    let mode = std::fs::metadata(dir.join("run.sh"))
+        .expect("run.sh")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    // An existing file is kept unless --force; several paths need --out-dir; `..` is
+    // refused before anything is fetched.
+    std::fs::write(dir.join("README.md"), b"mine").expect("write");
+    assert!(!cli(&["get", "README.md", "--out-dir", d]).status.success());
+    assert_eq!(
+        std::fs::read(dir.join("README.md")).expect("README"),
+        b"mine"
+    );
+    ok(&cli(&["get", "README.md", "--out-dir", d, "--force"]));
+    assert_eq!(
+        std::fs::read(dir.join("README.md")).expect("README"),
+        b"# cli\n"
+    );
+    one_line_error(&cli(&["get", "README.md", "run.sh"]), "--out-dir");
+    one_line_error(
+        &cli(&["get", "docs/../README.md", "--out-dir", d]),
+        "not a plain file name",
+    );
+    assert!(!dir.parent().expect("parent").join("README.md").exists());
+}
+
+#[test]
 fn ls_and_stat_match_git() {
     let f = fixture();
     assert_eq!(ok(&cli(&["ls"])), b"README.md\ndocs/\nrun.sh\n");

@@ -471,9 +471,18 @@ impl<D: BlockDevice> Image<D> {
     }
 
     /// Checks everything: the IDX's own SHA-1, the PACK scanned on its own (entry layout, zlib streams,
-    /// trailer SHA-1) must match the IDX (offsets, CRC32s), every object must hash to
-    /// its id, and the header's commit and tree must agree.
+    /// trailer SHA-1) must match the header's count and the IDX (entry count, offsets,
+    /// CRC32s, PACK checksum), every object must hash to its id, and the header's commit
+    /// and tree must agree.
     pub fn verify(&mut self) -> Result<VerifyReport> {
+        self.verify_with(|_, _| {})
+    }
+
+    /// [`verify`](Self::verify), telling `each` the id and kind of every object checked.
+    pub fn verify_with(
+        &mut self,
+        mut each: impl FnMut(ObjectId, ObjectKind),
+    ) -> Result<VerifyReport> {
         self.index.verify_checksum()?;
         let n = self.index.len();
         let mut by_offset: Vec<(u64, u32)> = (0..n as u32)
@@ -488,6 +497,9 @@ impl<D: BlockDevice> Image<D> {
             .collect::<Result<_>>()?;
         by_offset.sort_unstable();
         let mut scan = PackScan::new(&mut self.dev, self.header.pack)?;
+        if u64::from(PackScan::count(&scan)) != self.header.object_count {
+            return Err(Error::BadHeader("object count differs from the PACK's"));
+        }
         let mut seen = 0usize;
         let mut deltas = 0u64;
         for e in &mut scan {
@@ -510,11 +522,15 @@ impl<D: BlockDevice> Image<D> {
             return Err(Error::BadIdx("IDX has more entries than the PACK"));
         }
         let pack_checksum = scan.finish()?;
+        if self.index.pack_checksum() != pack_checksum {
+            return Err(Error::BadIdx("IDX names another PACK checksum"));
+        }
         // PACK order keeps delta chains warm in the cache.
         for &(off, pos) in &by_offset {
             let obj = self.read_at_offset(off)?;
             let id = self.index.id_at(pos).ok_or(Error::BadIdx("bad position"))?;
-            verified(obj, &id)?;
+            let obj = verified(obj, &id)?;
+            each(id, obj.kind);
         }
         if self.commit()?.tree != self.header.tree {
             return Err(Error::BadHeader("tree is not the commit's tree"));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use gitfs_format::header::Layout;
 use gitfs_format::object::EntryMode;
 use gitfs_format::pack::EntryKind;
-use gitfs_format::{delta, object_id, Commit, Image, ObjectId, ObjectKind};
+use gitfs_format::{delta, Commit, Image, ObjectId, ObjectKind};
 use serde_json::json;
 use thiserror::Error;
 
@@ -114,69 +114,16 @@ fn hex(b: &[u8]) -> String {
 /// entry and its checksum, the IDX against the PACK, every object's SHA-1, and that
 /// the commit's whole tree is present. Fails on the first problem.
 pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
-    img.index().verify_checksum().map_err(at("IDX"))?;
     let header = img.header().clone();
     let index_len = img.index().len();
-    let idx_pack_sum = img.index().pack_checksum();
-    let mut by_offset: Vec<(u64, ObjectId, u32)> = (0..index_len as u32)
-        .filter_map(|p| img.index().entry_at(p).map(|e| (e.offset, e.id, e.crc32)))
-        .collect();
-    by_offset.sort_unstable_by_key(|e| e.0);
-    // Walk the PACK without the IDX.
-    let mut scanned: HashMap<u64, u32> = HashMap::new();
-    let pack_sum = {
-        let mut scan = img.scan().map_err(at("PACK"))?;
-        if gitfs_format::PackScan::count(&scan) as u64 != header.object_count {
-            return Err(InspectError::Problem(format!(
-                "PACK holds {} entries, header says {}",
-                gitfs_format::PackScan::count(&scan),
-                header.object_count
-            )));
-        }
-        for e in scan.by_ref() {
-            let e = e.map_err(at("PACK scan"))?;
-            scanned.insert(e.offset, e.crc32);
-        }
-        scan.finish().map_err(at("PACK"))?
-    };
-    if idx_pack_sum != pack_sum {
-        return Err(InspectError::Problem(
-            "IDX names another PACK checksum".into(),
-        ));
-    }
-    if index_len != scanned.len() || by_offset.len() != index_len {
-        return Err(InspectError::Problem(format!(
-            "IDX has {} entries, PACK {}",
-            index_len,
-            scanned.len()
-        )));
-    }
-    // Every IDX entry matches a PACK entry (offset and CRC-32) and its object hashes to its id.
-    let mut kinds: HashMap<ObjectId, ObjectKind> = HashMap::with_capacity(by_offset.len());
-    for &(offset, id, crc) in &by_offset {
-        match scanned.get(&offset) {
-            None => {
-                return Err(InspectError::Problem(format!(
-                    "IDX entry {id} points at PACK offset {offset}, where no entry starts"
-                )))
-            }
-            Some(&c) if c != crc => {
-                return Err(InspectError::Problem(format!(
-                    "IDX CRC-32 of {id} does not match the PACK entry"
-                )))
-            }
-            Some(_) => {}
-        }
-        let obj = img
-            .read_at_offset(offset)
-            .map_err(at(format!("object {id}")))?;
-        if object_id(obj.kind, &obj.data) != id {
-            return Err(InspectError::Problem(format!(
-                "object {id} at PACK offset {offset}: SHA-1 mismatch"
-            )));
-        }
-        kinds.insert(id, obj.kind);
-    }
+    // The format's own check: IDX, PACK scanned without the IDX, every object's SHA-1.
+    let mut kinds: HashMap<ObjectId, ObjectKind> = HashMap::with_capacity(index_len);
+    let pack = img
+        .verify_with(|id, kind| {
+            kinds.insert(id, kind);
+        })
+        .map_err(at("verify"))?;
+    let pack_sum = pack.pack_checksum;
     // The commit and its whole tree.
     let want =
         |kinds: &HashMap<ObjectId, ObjectKind>, id: ObjectId, kind: ObjectKind, what: &str| {
@@ -238,7 +185,7 @@ pub fn verify(img: &mut ImageFile) -> Result<VerifyReport, InspectError> {
         tree: commit.tree,
         author: String::from_utf8_lossy(&commit.author).into_owned(),
         message: String::from_utf8_lossy(&commit.message).into_owned(),
-        objects: by_offset.len(),
+        objects: index_len,
         reachable,
         pack_checksum: hex(&pack_sum),
     })

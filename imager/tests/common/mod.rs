@@ -13,40 +13,9 @@ pub fn run_imager(args: &[&std::ffi::OsStr]) -> Output {
     imager().args(args).output().expect("run imager")
 }
 
-/// Runs git in `dir` with a clean, fixed environment; panics on failure.
-pub fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = git_cmd(dir).args(args).output().expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-pub fn git_cmd(dir: &Path) -> Command {
-    let mut c = Command::new("git");
-    c.current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test Author")
-        .env("GIT_AUTHOR_EMAIL", "author@example.org")
-        .env("GIT_COMMITTER_NAME", "Test Committer")
-        .env("GIT_COMMITTER_EMAIL", "committer@example.org")
-        .env("GIT_AUTHOR_DATE", "1700000000 +0000")
-        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .stdin(std::process::Stdio::null());
-    c
-}
-
-pub fn git_str(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(git(dir, args))
-        .expect("utf-8")
-        .trim_end()
-        .to_string()
-}
+/// Stock git in `dir` with the test kit's fixed environment; panics on failure.
+#[allow(unused_imports)]
+pub use gitfs_testkit::git::{command as git_cmd, run as git, text as git_str};
 
 pub use gitfs_testkit::Xorshift;
 

@@ -2,14 +2,22 @@
 //! pseudo-random stream that generates test files, fuzz-like inputs and benchmark
 //! payloads, and the model of what Hermit's serial console does to bytes. `no_std` +
 //! `alloc`, so the guest's benchmark peer and `no_std` crates' tests use the same code
-//! as the host.
+//! as the host. Feature `std`: [`git`], stock git run the one way tests run it; feature
+//! `images`: [`repo`], repositories made with git and images made from them without
+//! the imager.
 #![no_std]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 use alloc::vec::Vec;
 
 pub mod console;
+#[cfg(feature = "std")]
+pub mod git;
+#[cfg(feature = "images")]
+pub mod repo;
 
 /// xorshift64: reproducible, fast, and good enough to defeat compression and deltas.
 #[derive(Clone, Debug)]

@@ -54,35 +54,11 @@ pub fn make_image(source: &Path, image: &Path, extra: &[&str]) {
     );
 }
 
-/// Runs git in `dir` with a fixed identity and dates; returns stdout bytes.
-pub fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "gitfs tests")
-        .env("GIT_AUTHOR_EMAIL", "tests@gitfs.invalid")
-        .env("GIT_COMMITTER_NAME", "gitfs tests")
-        .env("GIT_COMMITTER_EMAIL", "tests@gitfs.invalid")
-        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("running git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-pub fn git_text(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(git(dir, args))
-        .expect("git output is UTF-8")
-        .trim_end()
-        .to_string()
-}
+/// Runs git in `dir` (the test kit's fixed identity, dates 2024-01-01T00:00:00Z);
+/// returns stdout bytes.
+pub use gitfs_testkit::git::run as git;
+/// As [`git`], as text without the trailing newline.
+pub use gitfs_testkit::git::text as git_text;
 
 /// One line of `git ls-tree -l -z`.
 #[derive(Debug, Clone, PartialEq, Eq)]

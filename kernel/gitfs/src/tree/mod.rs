@@ -14,7 +14,9 @@ use gitfs_format::{object::TreeIter, BlockDevice, EntryMode, Error, Image, Objec
 /// Test kit for this crate and its dependants (feature `testing`): images built with
 /// stock git, on the host.
 #[cfg(all(not(target_os = "hermit"), any(test, feature = "testing")))]
-pub mod testimage;
+pub mod testimage {
+    pub use gitfs_testkit::repo::*;
+}
 
 /// Index of a node; the root is [`Tree::ROOT`].
 pub type NodeId = u32;

@@ -1,13 +1,14 @@
-//! Host-only helper for tests and benchmarks: Git repositories made with stock `git`
-//! (`fast-import`, so any byte can be in a name) and gitfs images made from them with
-//! `git pack-objects` + `git index-pack`, independently of the imager.
+//! Test repositories and images (feature `images`, host only): Git repositories made
+//! with stock `git` (`fast-import`, so any byte can be in a name) and gitfs images made
+//! from them with `git pack-objects` + `git index-pack`, independently of the imager.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::format;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::string::{String, ToString};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::vec::Vec;
 
 use gitfs_format::{Header, ObjectId};
 
@@ -110,28 +111,7 @@ impl Repo {
 
     /// Runs git in the repository; stdout on success.
     pub fn git(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, String> {
-        let mut child = Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("git: {e}"))?;
-        let mut input = child.stdin.take().ok_or("git: no stdin")?;
-        let data = stdin.unwrap_or_default().to_vec();
-        let writer = std::thread::spawn(move || input.write_all(&data));
-        let out = child.wait_with_output().map_err(|e| format!("git: {e}"))?;
-        let _ = writer.join();
-        if !out.status.success() {
-            return Err(format!(
-                "git {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(out.stdout)
+        crate::git::try_run(&self.dir, args, stdin)
     }
 
     pub fn git_text(&self, args: &[&str]) -> Result<String, String> {
@@ -177,18 +157,8 @@ impl Repo {
         let pack_path = self.dir.join("image-build.pack");
         let idx_path = self.dir.join("image-build.idx");
         std::fs::write(&pack_path, &pack).map_err(|e| e.to_string())?;
-        let mut ix = Command::new("git");
-        ix.arg("index-pack")
-            .arg("-o")
-            .arg(&idx_path)
-            .arg(&pack_path);
-        let out = ix.output().map_err(|e| format!("git index-pack: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "git index-pack: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
+        let (idx_arg, pack_arg) = (idx_path.to_string_lossy(), pack_path.to_string_lossy());
+        self.git(&["index-pack", "-o", &idx_arg, &pack_arg], None)?;
         let idx = std::fs::read(&idx_path).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(&pack_path);
         let _ = std::fs::remove_file(&idx_path);
@@ -237,4 +207,4 @@ pub fn corrupt_image(name: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Deterministic pseudo-random bytes for test file contents.
-pub use gitfs_testkit::noise;
+pub use crate::noise;

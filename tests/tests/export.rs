@@ -177,36 +177,13 @@ fn a_tree_naming_dot_dot_writes_nothing() {
     std::fs::create_dir_all(&repo).expect("mkdir");
     git(&repo, &["init", "-q", "-b", "main"]);
     // git mktree refuses such a name; hash-object --literally writes the tree as given.
-    let mut hash = Command::new("git")
-        .current_dir(&repo)
-        .args(["hash-object", "-w", "--stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("git");
-    use std::io::Write;
-    hash.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"evil\n")
-        .expect("pipe");
-    let blob = String::from_utf8(hash.wait_with_output().expect("git").stdout).expect("hex");
-    let blob = blob.trim();
+    use gitfs_testkit::git::run_with_input;
+    let blob = run_with_input(&repo, &["hash-object", "-w", "--stdin"], b"evil\n");
+    let blob = std::str::from_utf8(&blob).expect("hex").trim().to_string();
     let mut tree = b"100644 ../evil\0".to_vec();
     tree.extend((0..20).map(|i| u8::from_str_radix(&blob[2 * i..2 * i + 2], 16).expect("hex")));
-    let mut hash = Command::new("git")
-        .current_dir(&repo)
-        .args(["hash-object", "-t", "tree", "--literally", "-w", "--stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("git");
-    hash.stdin
-        .take()
-        .expect("stdin")
-        .write_all(&tree)
-        .expect("pipe");
-    let tree = String::from_utf8(hash.wait_with_output().expect("git").stdout).expect("hex");
+    let args = ["hash-object", "-t", "tree", "--literally", "-w", "--stdin"];
+    let tree = String::from_utf8(run_with_input(&repo, &args, &tree)).expect("hex");
     let commit = git_text(&repo, &["commit-tree", "-m", "hostile", tree.trim()]);
     git(&repo, &["update-ref", "refs/heads/main", &commit]);
     let image = dir.join("hostile.img");

@@ -8,11 +8,16 @@
 //!   three bytes each), then a trailer carrying a CRC-32 of the payload.
 //!
 //! Kernel side: [`parse_line`], [`ok_header`], [`err_header`], [`Framer`], [`Record`].
-//! Host side: [`encode_request`], [`Decoder`], [`Record::parse`], [`parse_info`].
+//! Host side: [`encode_request`], [`Decoder`], [`Record::parse`], [`parse_info`], and
+//! with the feature `std` a `Client` over any `Read + Write` stream.
 #![no_std]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
+#[cfg(feature = "std")]
+mod client;
 mod crc;
 mod decode;
 mod pct;
@@ -20,6 +25,8 @@ mod record;
 mod request;
 mod response;
 
+#[cfg(feature = "std")]
+pub use client::{Client, ClientError};
 pub use crc::{crc32, Crc32};
 pub use decode::{DecodeError, Decoder, Response};
 pub use pct::{pct_decode, pct_encode, PctError};

@@ -228,6 +228,11 @@ impl Console {
         &self.buf
     }
 
+    /// Puts `bytes` back in front of the buffered ones (a reader took more than it used).
+    pub fn unread(&mut self, bytes: &[u8]) {
+        self.buf.splice(0..0, bytes.iter().copied());
+    }
+
     /// Drops the first `n` buffered bytes.
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.buf.len());

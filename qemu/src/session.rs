@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use gitfs_console::{encode_request, parse_info, parse_records, Decoder, Kind, Record, Request};
+use gitfs_console::{
+    encode_request, parse_info, parse_records, Client, ClientError, Kind, Record, Request,
+};
 pub use gitfs_console::{Kind as EntryKind, Record as Entry, Response};
 
 use crate::error::{Error, Result};
@@ -137,39 +139,36 @@ impl Session {
         if self.poisoned {
             return Err(Error::Poisoned);
         }
+        let idle = self.idle_timeout;
         let console = self.vm.console();
         // Whatever arrived since the last response (stray log lines) is noise.
         let stale = console.buffered().len();
         console.consume(stale);
         console.forget_echo();
-        console.send_bytes(bytes)?;
-        let mut decoder = Decoder::new().with_max_payload(MAX_PAYLOAD);
-        let mut deadline = Instant::now() + self.idle_timeout;
-        loop {
-            let console = self.vm.console();
-            let (used, step) = decoder.feed(console.buffered());
-            console.consume(used);
-            match step {
-                Some(Ok(resp)) => return Ok(resp),
-                Some(Err(e)) => {
-                    self.poisoned = true;
-                    return Err(Error::Damaged(e.to_string()));
-                }
-                None => {}
+        let mut client = Client::new(ConsoleStream { console, idle }).with_max_payload(MAX_PAYLOAD);
+        let result = client.exchange(bytes);
+        // What came after the response (an app's summary line...) is not the client's.
+        let rest = client.take_buffered();
+        self.vm.console().unread(&rest);
+        match result {
+            Ok(resp) => Ok(resp),
+            Err(ClientError::Damaged(e)) => {
+                self.poisoned = true;
+                Err(Error::Damaged(e.to_string()))
             }
-            if console.ended() {
-                return Err(Error::ConsoleClosed { what: "a response" });
-            }
-            if console.pump(deadline) {
-                deadline = Instant::now() + self.idle_timeout;
-            } else {
+            Err(ClientError::Closed) => Err(Error::ConsoleClosed { what: "a response" }),
+            Err(ClientError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
                 // The stream position is unknown now: later answers cannot be trusted.
                 self.poisoned = true;
-                return Err(Error::Timeout {
+                Err(Error::Timeout {
                     what: "a response",
-                    timeout: self.idle_timeout,
-                });
+                    timeout: idle,
+                })
             }
+            Err(ClientError::Io(source)) => Err(Error::Io {
+                context: "talking to the console",
+                source,
+            }),
         }
     }
 
@@ -324,6 +323,44 @@ pub fn blob_id(data: &[u8]) -> String {
 /// A path for messages (lossy UTF-8).
 fn show(path: &[u8]) -> String {
     String::from_utf8_lossy(path).into_owned()
+}
+
+/// The serial console as a byte stream for [`Client`]: writes are sent (their echo
+/// expected and removed), reads wait at most `idle` for clean bytes.
+struct ConsoleStream<'a> {
+    console: &'a mut crate::console::Console,
+    idle: Duration,
+}
+
+impl std::io::Read for ConsoleStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let deadline = Instant::now() + self.idle;
+        while self.console.buffered().is_empty() {
+            if self.console.ended() {
+                return Ok(0);
+            }
+            if !self.console.pump(deadline) {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+        }
+        let n = buf.len().min(self.console.buffered().len());
+        buf[..n].copy_from_slice(&self.console.buffered()[..n]);
+        self.console.consume(n);
+        Ok(n)
+    }
+}
+
+impl std::io::Write for ConsoleStream<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.console
+            .send_bytes(buf)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -4,17 +4,48 @@
 use super::*;
 use gitfs::fs::Fs;
 use gitfs::tree::testimage::{corrupt_image, noise, Entry, Repo};
-use gitfs_console::{encode_request, parse_info, parse_records, Decoder, Response};
+use gitfs_console::{parse_info, parse_records, Client, Decoder, Response};
 use gitfs_format::{object_id, ObjectKind};
 use gitfs_testkit::console::{echo, output as console_out};
 
-/// Sends one request line; returns how the loop ended and what the host reads back.
-fn exchange(fs: &mut Fs<Vec<u8>>, line: &[u8]) -> (ExitRequest, Vec<u8>) {
-    let mut out = Vec::new();
-    let exit = serve(fs, line, &mut out);
-    let mut wire = console_out(&echo(line));
-    wire.extend(console_out(&out));
-    (exit, wire)
+/// The real request loop behind a byte stream, as the host sees it over the Hermit
+/// console: each line written is served, and what comes back is its echo, then the
+/// output, both through the console's transformations.
+struct Loopback<'a> {
+    fs: &'a mut Fs<Vec<u8>>,
+    line: Vec<u8>,
+    wire: std::collections::VecDeque<u8>,
+    exits: Vec<ExitRequest>,
+}
+
+impl std::io::Write for Loopback<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for &b in buf {
+            self.line.push(b);
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                let mut out = Vec::new();
+                self.exits.push(serve(self.fs, &line[..], &mut out));
+                self.wire.extend(console_out(&echo(&line)));
+                self.wire.extend(console_out(&out));
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Read for Loopback<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.wire.len());
+        for (d, s) in buf.iter_mut().zip(self.wire.drain(..n)) {
+            *d = s;
+        }
+        Ok(n)
+    }
 }
 
 /// Serves `input` to its end; every response, each complete and undamaged.
@@ -32,24 +63,30 @@ fn serve_all(fs: &mut Fs<Vec<u8>>, input: &[u8]) -> Vec<Response> {
     all
 }
 
-/// A framed request, decoded like the harness does: exactly one response, all bytes used.
+/// A framed request through the harness's own client, over the real loop: exactly one
+/// response, all bytes used.
 fn request(fs: &mut Fs<Vec<u8>>, req: &Request) -> Response {
-    let (exit, wire) = exchange(fs, &encode_request(req));
+    let stream = Loopback {
+        fs,
+        line: Vec::new(),
+        wire: Default::default(),
+        exits: Vec::new(),
+    };
+    let mut client = Client::new(stream);
+    let resp = client
+        .request(req)
+        .unwrap_or_else(|e| panic!("{req:?}: {e}"));
+    assert!(
+        client.take_buffered().is_empty() && client.get_mut().wire.is_empty(),
+        "trailing bytes after the response to {req:?}"
+    );
     let expect_exit = if *req == Request::Quit {
         ExitRequest::Quit
     } else {
         ExitRequest::EndOfInput
     };
-    assert_eq!(exit, expect_exit);
-    let mut d = Decoder::new();
-    let (used, resp) = d.feed(&wire);
-    assert_eq!(
-        used,
-        wire.len(),
-        "trailing bytes after the response to {req:?}"
-    );
-    resp.expect("a complete response")
-        .expect("an undamaged response")
+    assert_eq!(client.get_mut().exits, [expect_exit]);
+    resp
 }
 
 fn ok_payload(resp: Response) -> (Vec<String>, Vec<u8>) {

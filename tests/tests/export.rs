@@ -1,6 +1,7 @@
 //! `gitfs-qemu export`: the tree written out equals `git archive HEAD | tar -x`
 //! (contents, exec bits, symlink targets), a subtree too; a non-empty directory is
-//! refused; an image whose tree names an entry `../evil` writes nothing anywhere.
+//! refused; a tree naming an entry `../evil` is refused by the imager, and an image of
+//! it made with git alone writes nothing anywhere.
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
@@ -186,8 +187,28 @@ fn a_tree_naming_dot_dot_writes_nothing() {
     let tree = String::from_utf8(run_with_input(&repo, &args, &tree)).expect("hex");
     let commit = git_text(&repo, &["commit-tree", "-m", "hostile", tree.trim()]);
     git(&repo, &["update-ref", "refs/heads/main", &commit]);
+    // The imager refuses such a tree, naming the entry.
     let image = dir.join("hostile.img");
-    make_image(&repo, &image, &[]);
+    let out = Command::new(common::imager())
+        .arg("make")
+        .arg(&repo)
+        .arg(&image)
+        .output()
+        .expect("run imager");
+    assert!(
+        !out.status.success(),
+        "the imager accepted a tree naming ../evil"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("\"../evil\"") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!image.exists());
+    // Made with git alone, the image reaches the unikernel, which refuses it at boot.
+    let bytes = gitfs_testkit::repo::image_of(&repo, None, &[]).expect("image with git");
+    std::fs::write(&image, bytes).expect("write image");
 
     let out_dir = dir.join("out").join("inner");
     let out = export(&image, &out_dir, &[]);

@@ -31,6 +31,8 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("tree entry {name:?} in {dir:?}/ is not a plain file name (empty, `.`, `..`, `/` or NUL): refused")]
+    UnsafeName { dir: String, name: String },
     #[error("SOURCE_DATE_EPOCH is not a whole number of seconds: {0:?}")]
     BadDate(String),
     #[error("git: {message}")]

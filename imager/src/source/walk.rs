@@ -96,11 +96,24 @@ fn expand<F: FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>>(
     path: Vec<u8>,
 ) -> Result<Vec<Child>, SourceError> {
     let data = fetch.get(id, ObjectKind::Tree)?;
-    let mut children: Vec<Child> = parse_tree(&data)
-        .ok_or_else(|| SourceError::Git {
-            message: format!("malformed tree {id}"),
-            source: None,
-        })?
+    let entries = parse_tree(&data).ok_or_else(|| SourceError::Git {
+        message: format!("malformed tree {id}"),
+        source: None,
+    })?;
+    // A name that is not one plain component would lead a checkout (or an export of
+    // the image) outside its directory; the unikernel refuses such a tree at boot.
+    if let Some(e) = entries.iter().find(|e| {
+        e.name.is_empty()
+            || e.name == b"."
+            || e.name == b".."
+            || e.name.iter().any(|&b| b == b'/' || b == 0)
+    }) {
+        return Err(SourceError::UnsafeName {
+            dir: String::from_utf8_lossy(&path).into_owned(),
+            name: String::from_utf8_lossy(e.name).into_owned(),
+        });
+    }
+    let mut children: Vec<Child> = entries
         .into_iter()
         .filter(|e| e.mode != MODE_GITLINK)
         .map(|e| Child {

@@ -131,48 +131,58 @@ impl Repo {
 
     /// An image of `HEAD`, with zlib `level` (None: git's default), leaving out `missing`.
     pub fn image_with(&self, level: Option<u32>, missing: &[&str]) -> Result<Vec<u8>, String> {
-        let hex = |s: String| {
-            ObjectId::from_hex(s.trim().as_bytes()).ok_or(format!("bad id {:?}", s.trim()))
-        };
-        let commit = hex(self.git_text(&["rev-parse", "HEAD^{commit}"])?)?;
-        let tree = hex(self.git_text(&["rev-parse", "HEAD^{tree}"])?)?;
-        let list = self.git(&["rev-list", "--objects", "--no-walk", "HEAD"], None)?;
-        let mut wanted = Vec::new();
-        let mut count = 0u64;
-        for line in list.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            if missing.iter().any(|m| line.starts_with(m.as_bytes())) {
-                continue;
-            }
-            wanted.extend_from_slice(line);
-            wanted.push(b'\n');
-            count += 1;
-        }
-        let level = level.map(|l| format!("pack.compression={l}"));
-        let mut args = Vec::new();
-        if let Some(l) = &level {
-            args.extend(["-c", l.as_str()]);
-        }
-        args.extend(["pack-objects", "-q", "--stdout", "--delta-base-offset"]);
-        let pack = self.git(&args, Some(&wanted))?;
-        let pack_path = self.dir.join("image-build.pack");
-        let idx_path = self.dir.join("image-build.idx");
-        std::fs::write(&pack_path, &pack).map_err(|e| e.to_string())?;
-        let (idx_arg, pack_arg) = (idx_path.to_string_lossy(), pack_path.to_string_lossy());
-        self.git(&["index-pack", "-o", &idx_arg, &pack_arg], None)?;
-        let idx = std::fs::read(&idx_path).map_err(|e| e.to_string())?;
-        let _ = std::fs::remove_file(&pack_path);
-        let _ = std::fs::remove_file(&idx_path);
-        let header = Header::new(
-            commit,
-            tree,
-            "HEAD",
-            count,
-            pack.len() as u64,
-            idx.len() as u64,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(header.assemble(&pack, &idx))
+        image_of(&self.dir, level, missing)
     }
+}
+
+/// A gitfs image of `HEAD` of the repository at `dir`, made with git alone (so it holds
+/// whatever git stores, names the imager would refuse included), with zlib `level`
+/// (None: git's default), leaving out the objects `missing` (hex ids).
+pub fn image_of(dir: &Path, level: Option<u32>, missing: &[&str]) -> Result<Vec<u8>, String> {
+    let git = |args: &[&str], input: Option<&[u8]>| crate::git::try_run(dir, args, input);
+    let hex = |args: &[&str]| {
+        let out = git(args, None)?;
+        let s = String::from_utf8_lossy(&out);
+        ObjectId::from_hex(s.trim().as_bytes()).ok_or(format!("bad id {:?}", s.trim()))
+    };
+    let commit = hex(&["rev-parse", "HEAD^{commit}"])?;
+    let tree = hex(&["rev-parse", "HEAD^{tree}"])?;
+    let list = git(&["rev-list", "--objects", "--no-walk", "HEAD"], None)?;
+    let mut wanted = Vec::new();
+    let mut count = 0u64;
+    for line in list.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if missing.iter().any(|m| line.starts_with(m.as_bytes())) {
+            continue;
+        }
+        wanted.extend_from_slice(line);
+        wanted.push(b'\n');
+        count += 1;
+    }
+    let level = level.map(|l| format!("pack.compression={l}"));
+    let mut args = Vec::new();
+    if let Some(l) = &level {
+        args.extend(["-c", l.as_str()]);
+    }
+    args.extend(["pack-objects", "-q", "--stdout", "--delta-base-offset"]);
+    let pack = git(&args, Some(&wanted))?;
+    let pack_path = dir.join("image-build.pack");
+    let idx_path = dir.join("image-build.idx");
+    std::fs::write(&pack_path, &pack).map_err(|e| e.to_string())?;
+    let (idx_arg, pack_arg) = (idx_path.to_string_lossy(), pack_path.to_string_lossy());
+    git(&["index-pack", "-o", &idx_arg, &pack_arg], None)?;
+    let idx = std::fs::read(&idx_path).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&pack_path);
+    let _ = std::fs::remove_file(&idx_path);
+    let header = Header::new(
+        commit,
+        tree,
+        "HEAD",
+        count,
+        pack.len() as u64,
+        idx.len() as u64,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(header.assemble(&pack, &idx))
 }
 
 impl Drop for Repo {

@@ -20,7 +20,11 @@ use crate::stats::{median, percentile};
 #[derive(Args)]
 pub struct Opts {
     /// File counts of the boot-time images (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000,1000000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,10000,100000,1000000"
+    )]
     files: Vec<usize>,
     /// Boots per image (the median is shown).
     #[arg(long, default_value_t = 3)]

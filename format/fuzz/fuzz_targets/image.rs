@@ -12,12 +12,14 @@ fuzz_target!(|data: &[u8]| {
     for p in 0..n {
         if let Some(id) = img.index().id_at(p) {
             let _ = img.read_verified(&id);
+            let _ = img.read_verified_if(&id, |size| size < 1 << 16);
             let _ = img.object_size(&id);
             let _ = img.size_of(&id);
         }
     }
     let _ = img.lookup(b"a/b");
     let _ = img.verify();
+    let _ = img.verify_with(|_, _| {});
     if let Ok(scan) = img.scan() {
         for e in scan.take(256) {
             if e.is_err() {

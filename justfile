@@ -31,8 +31,8 @@ setup:
 build: build-guest
     cargo build --release -p gitfs-imager -p gitfs-qemu
 
-# Build only the guest side: the loader and the Hermit kernel application (console only,
-# and with the HTTP server: kernel/target/http/x86_64-unknown-hermit/release/gitfs-kernel).
+# Outputs: the console-only kernel, the HTTP one in kernel/target/http/, the example apps.
+# Build only the guest side: the loader, the kernels and the example apps.
 build-guest: setup
     cd loader && ./build.sh >&2
     cd kernel && cargo build --release --locked -p gitfs-kernel -p gitfs-walk -p gitfs-fsprobe
@@ -81,13 +81,14 @@ run *ARGS: build
 export IMAGE DIR: build
     cargo run -q --release -p gitfs-qemu -- export "$1" "$2"
 
-# Boot the `walk` example app (plain std::fs) on IMAGE: one line per file and symlink,
-# exactly as `git -c core.quotePath=false ls-tree -r -l HEAD` prints them.
+# Each line exactly as `git -c core.quotePath=false ls-tree -r -l HEAD` prints it.
+# Boot the `walk` example app (plain std::fs) on IMAGE: one line per file and symlink.
 walk IMAGE: build
     cargo run -q --release -p gitfs-qemu -- app walk --disk "$1"
 
-# Benchmarks: image size/speed against git, host reads, boot time, serving over the
-# console and over HTTP, each next to a peer. Prints tables.
+# Image size and speed against git, host reads, boot time, serving over the console and
+# HTTP, std::fs on a mount, each next to a peer measured in the same run.
+# Run every benchmark and print its tables.
 bench: build
     # The HTTP kernel with the benchmark peer, which the shipped kernels leave out.
     cd kernel && cargo build --release --locked --features bench --target-dir target/bench
@@ -99,8 +100,9 @@ bench: build
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- http
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- std-fs
 
-# Fuzz every parser for SECONDS each (installs cargo-fuzz if missing): the image format,
-# the console protocol (kernel request parser, host response decoder, records), HTTP.
+# The image format, the console protocol (kernel request parser, host response decoder,
+# records) and the HTTP server; installs cargo-fuzz if missing.
+# Fuzz every parser for SECONDS each.
 fuzz SECONDS="60": setup
     #!/usr/bin/env bash
     set -euo pipefail

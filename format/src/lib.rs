@@ -32,7 +32,9 @@ pub use error::{Error, Result};
 pub use header::{Header, Layout, Section, SectionEntry};
 pub use idx::{crc32, Crc32, IdxEntry, Index};
 pub use image::{CacheStats, Image, Object, VerifyReport};
-pub use object::{signature_time, Commit, EntryMode, TreeEntry, TreeEntryRef, TreeIter};
+pub use object::{
+    is_plain_name, signature_time, Commit, EntryMode, TreeEntry, TreeEntryRef, TreeIter,
+};
 pub use oid::{object_id, ObjectId, ObjectKind};
 pub use pack::{EntryHeader, EntryKind};
 pub use scan::{PackScan, ScannedEntry};

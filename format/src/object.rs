@@ -21,6 +21,13 @@ fn hex_id(v: &[u8]) -> Result<ObjectId> {
 
 /// The time of a Git signature (`Name <email> 1700000000 +0000`, the value of a commit's
 /// `committer` line): Unix seconds, the zone being irrelevant to them.
+/// Whether a tree entry's name is one plain path component: not empty, not `.` or
+/// `..`, without `/` or NUL. Git never writes another; a tree that holds one would lead
+/// a checkout or an export outside its directory.
+pub fn is_plain_name(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.iter().any(|&b| b == b'/' || b == 0)
+}
+
 pub fn signature_time(sig: &[u8]) -> Option<u64> {
     let after = sig
         .iter()
@@ -238,6 +245,23 @@ pub fn find_in_tree<'a>(data: &'a [u8], name: &[u8]) -> Result<Option<TreeEntryR
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_names_pass() {
+        for ok in [
+            &b"a"[..],
+            b"read me.md",
+            b"\xc3\xa9t\xc3\xa9",
+            b"..a",
+            b".hidden",
+            b"\xff",
+        ] {
+            assert!(is_plain_name(ok), "{ok:?}");
+        }
+        for bad in [&b""[..], b".", b"..", b"../x", b"a/b", b"/etc", b"a\0b"] {
+            assert!(!is_plain_name(bad), "{bad:?}");
+        }
+    }
     use alloc::vec;
 
     #[test]

@@ -102,12 +102,10 @@ fn expand<F: FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>>(
     })?;
     // A name that is not one plain component would lead a checkout (or an export of
     // the image) outside its directory; the unikernel refuses such a tree at boot.
-    if let Some(e) = entries.iter().find(|e| {
-        e.name.is_empty()
-            || e.name == b"."
-            || e.name == b".."
-            || e.name.iter().any(|&b| b == b'/' || b == 0)
-    }) {
+    if let Some(e) = entries
+        .iter()
+        .find(|e| !gitfs_format::is_plain_name(e.name))
+    {
         return Err(SourceError::UnsafeName {
             dir: String::from_utf8_lossy(&path).into_owned(),
             name: String::from_utf8_lossy(e.name).into_owned(),

@@ -198,7 +198,7 @@ impl Tree {
                 why,
             };
             let mode = e.kind().ok_or_else(|| bad("unknown mode"))?;
-            if e.name == b"." || e.name == b".." || e.name.iter().any(|&b| b == b'/' || b == 0) {
+            if !gitfs_format::is_plain_name(e.name) {
                 return Err(bad("invalid name"));
             }
             let name_len = u16::try_from(e.name.len()).map_err(|_| bad("name too long"))?;

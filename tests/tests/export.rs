@@ -56,6 +56,16 @@ fn export(image: &Path, dir: &Path, extra: &[&str]) -> Output {
         .expect("run gitfs-qemu export")
 }
 
+/// `export` that must succeed (its stderr shown if not).
+fn export_ok(image: &Path, dir: &Path, extra: &[&str]) {
+    let out = export(image, dir, extra);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn git_archive_into(repo: &Path, treeish: &str, dest: &Path) {
     std::fs::create_dir_all(dest).expect("mkdir");
     let archive = git(repo, &["archive", "--format=tar", treeish]);
@@ -115,12 +125,7 @@ fn export_equals_git_archive_and_refuses_what_it_must() {
 
     // The whole tree, into a directory that does not exist yet (a space in its name).
     let out_dir = dir.join("out put");
-    let out = export(&image, &out_dir, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_ok(&image, &out_dir, &[]);
     let oracle = dir.join("oracle");
     git_archive_into(&repo, "HEAD", &oracle);
     let (got, want) = (snapshot(&out_dir), snapshot(&oracle));
@@ -134,12 +139,7 @@ fn export_equals_git_archive_and_refuses_what_it_must() {
 
     // A subtree.
     let sub = dir.join("sub");
-    let out = export(&image, &sub, &["--path", "docs"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_ok(&image, &sub, &["--path", "docs"]);
     let sub_oracle = dir.join("sub-oracle");
     git_archive_into(&repo, "HEAD:docs", &sub_oracle);
     assert!(
@@ -156,12 +156,7 @@ fn export_equals_git_archive_and_refuses_what_it_must() {
         "{err}"
     );
     assert!(snapshot(&sub) == snapshot(&sub_oracle));
-    let out = export(&image, &sub, &["--force", "--path", "docs"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_ok(&image, &sub, &["--force", "--path", "docs"]);
     assert!(snapshot(&sub) == snapshot(&sub_oracle));
 
     // Not a directory in the image.

@@ -1,12 +1,11 @@
 //! `gitfs-bench boot-time`: spawn to ready line, boot after boot.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use gitfs_qemu::{Exit, Vm, VmConfig};
 
-use crate::stats::median;
+use crate::stats::{median, ms};
 
 /// Boots `runs` times to the ready line; prints median, min, max and spread.
 pub fn run(config: &VmConfig, runs: usize) -> Result<()> {
@@ -63,8 +62,4 @@ pub fn run(config: &VmConfig, runs: usize) -> Result<()> {
     println!("{:<28} {:>9} bytes", "kernel image", size(&a.kernel));
     println!("{:<28} {:>9} bytes", "loader image", size(&a.loader));
     Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

@@ -14,7 +14,7 @@ use gitfs_qemu::{artifacts, BootOpts, Vm};
 
 use gitfs_testkit::noise;
 
-use crate::stats::{median, percentile};
+use crate::stats::{median, ms, percentile};
 
 const BIG: &str = "big.bin";
 const BIG_LEN: usize = 16 << 20;
@@ -117,8 +117,8 @@ struct Lat {
 
 /// Percentile `p` (0-1) of sorted latencies, in ms.
 fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let ms: Vec<f64> = sorted.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    percentile(&ms, p * 100.0)
+    let sorted_ms: Vec<f64> = sorted.iter().map(|&d| ms(d)).collect();
+    percentile(&sorted_ms, p * 100.0)
 }
 
 /// `clients` threads doing `each` small GETs; every body checked for length.

@@ -15,7 +15,7 @@ use gitfs_format::{EntryMode, FileDevice, Image, ObjectId, ObjectKind};
 use gitfs_qemu::{artifacts, Session, VmConfig};
 use gitfs_testkit::Xorshift;
 
-use crate::stats::{median, percentile};
+use crate::stats::{median, ms, percentile};
 
 #[derive(Args)]
 pub struct Opts {
@@ -190,10 +190,6 @@ fn host_get(image: &mut Image<FileDevice>, path: &str) -> Result<Vec<u8>> {
 }
 
 // ---------------------------------------------------------------- tables
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 fn session(base: &VmConfig, img: &Path) -> Result<Session> {
     let mut c = base.clone();

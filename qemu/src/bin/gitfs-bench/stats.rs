@@ -1,4 +1,12 @@
-//! The statistics every table uses: the median and nearest-rank percentiles.
+//! The statistics every table uses: the median and nearest-rank percentiles, and
+//! durations in milliseconds.
+
+use std::time::Duration;
+
+/// `d` in milliseconds.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
 
 /// The median of `v` (sorted in place): the middle value, or the mean of the two
 /// middle ones; NaN for no values.

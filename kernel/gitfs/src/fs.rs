@@ -337,7 +337,7 @@ impl<D: BlockDevice> Fs<D> {
 
     /// The verified content of a file or symlink node, shared (the cache's handle).
     fn blob_arc(&mut self, node: NodeId) -> Result<Arc<[u8]>, FsError> {
-        self.blob_arc_if(node, |_| true)
+        self.content_if(node, |_| true)
     }
 
     /// The verified content of a file or symlink node if `accept` takes its size,
@@ -345,14 +345,6 @@ impl<D: BlockDevice> Fs<D> {
     /// `FsError::Corrupt(Error::TooLarge)`. One device read for a small file, where
     /// [`size`](Self::size) then [`content`](Self::content) would take two.
     pub fn content_if(
-        &mut self,
-        node: NodeId,
-        accept: impl FnOnce(u64) -> bool,
-    ) -> Result<Arc<[u8]>, FsError> {
-        self.blob_arc_if(node, accept)
-    }
-
-    fn blob_arc_if(
         &mut self,
         node: NodeId,
         accept: impl FnOnce(u64) -> bool,

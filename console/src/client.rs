@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 
 use crate::decode::{DecodeError, Decoder, Response};
 use crate::request::{encode_request, Request};
+use crate::response::Framing;
 
 /// Why an exchange failed.
 #[derive(Debug)]
@@ -46,6 +47,7 @@ pub struct Client<S> {
     stream: S,
     buf: Vec<u8>,
     max_payload: u64,
+    framing: Framing,
 }
 
 impl<S: Read + Write> Client<S> {
@@ -54,7 +56,15 @@ impl<S: Read + Write> Client<S> {
             stream,
             buf: Vec::new(),
             max_payload: u64::MAX,
+            framing: Framing::Escaped,
         }
+    }
+
+    /// Responses framed as `framing` (the stream's: [`Framing::Escaped`] on the serial
+    /// console, [`Framing::Raw`] on a channel that carries bytes unchanged).
+    pub fn with_framing(mut self, framing: Framing) -> Self {
+        self.framing = framing;
+        self
     }
 
     /// Refuses a response announcing more payload than `max` bytes.
@@ -79,9 +89,23 @@ impl<S: Read + Write> Client<S> {
 
     /// Sends `line` (a whole request line, newline included) and reads its response.
     pub fn exchange(&mut self, line: &[u8]) -> Result<Response, ClientError> {
+        self.send(line)?;
+        self.receive()
+    }
+
+    /// Sends a request line without waiting: on a channel without echo, requests may be
+    /// pipelined, and [`Client::receive`] then returns their responses in order.
+    pub fn send(&mut self, line: &[u8]) -> Result<(), ClientError> {
         self.stream.write_all(line)?;
         self.stream.flush()?;
-        let mut decoder = Decoder::new().with_max_payload(self.max_payload);
+        Ok(())
+    }
+
+    /// Reads the next response.
+    pub fn receive(&mut self) -> Result<Response, ClientError> {
+        let mut decoder = Decoder::new()
+            .with_max_payload(self.max_payload)
+            .with_framing(self.framing);
         let mut chunk = alloc::vec![0u8; 64 * 1024];
         loop {
             if !self.buf.is_empty() {

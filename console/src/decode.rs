@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::crc::Crc32;
-use crate::response::{needs_escape, ErrorCode, ESC, TRAILER_LEN};
+use crate::response::{needs_escape, ErrorCode, Framing, ESC, TRAILER_LEN};
 use crate::MAX_LINE;
 
 /// A decoded response.
@@ -89,6 +89,7 @@ pub struct Decoder {
     crc: Crc32,
     skipped: u64,
     max_payload: u64,
+    framing: Framing,
 }
 
 impl Default for Decoder {
@@ -106,7 +107,14 @@ impl Decoder {
             crc: Crc32::new(),
             skipped: 0,
             max_payload: u64::MAX,
+            framing: Framing::Escaped,
         }
+    }
+
+    /// Payloads framed as `framing` ([`Framing::Escaped`] unless told).
+    pub fn with_framing(mut self, framing: Framing) -> Self {
+        self.framing = framing;
+        self
     }
 
     /// Refuse payloads announced longer than `max` bytes.
@@ -207,10 +215,13 @@ impl Decoder {
                     .len()
                     .min(usize::try_from(*need).unwrap_or(usize::MAX));
                 let chunk = &input[..take];
-                let plain = chunk
-                    .iter()
-                    .position(|&b| needs_escape(b))
-                    .unwrap_or(chunk.len());
+                let plain = match self.framing {
+                    Framing::Raw => chunk.len(),
+                    Framing::Escaped => chunk
+                        .iter()
+                        .position(|&b| needs_escape(b))
+                        .unwrap_or(chunk.len()),
+                };
                 self.payload.extend_from_slice(&chunk[..plain]);
                 self.crc.update(&chunk[..plain]);
                 *need -= plain as u64;
@@ -339,8 +350,12 @@ mod tests {
     use gitfs_testkit::Xorshift;
 
     fn frame(payload: &[u8], fields: &[&str], chunk: usize) -> Vec<u8> {
+        frame_as(Framing::Escaped, payload, fields, chunk)
+    }
+
+    fn frame_as(framing: Framing, payload: &[u8], fields: &[&str], chunk: usize) -> Vec<u8> {
         let mut out = ok_header(payload.len() as u64, fields).into_bytes();
-        let mut f = Framer::new(payload.len() as u64);
+        let mut f = Framer::with_framing(payload.len() as u64, framing);
         for c in payload.chunks(chunk.max(1)) {
             f.chunk(c, &mut out);
         }
@@ -413,6 +428,41 @@ mod tests {
             assert_eq!(got, Some(ok(&data, &["f", "100644"])), "round {round}");
             assert!(d.is_idle());
         }
+    }
+
+    #[test]
+    fn raw_payloads_round_trip_and_stay_checked() {
+        let mut rng = Xorshift::new(7);
+        let mut wire = Vec::new();
+        let mut sent = Vec::new();
+        for i in 0..50 {
+            let len = (rng.next_u64() % 3000) as usize;
+            let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            wire.extend(frame_as(Framing::Raw, &data, &["r"], 1 + i * 37));
+            sent.push(ok(&data, &["r"]));
+        }
+        let mut d = Decoder::new().with_framing(Framing::Raw);
+        let mut got = Vec::new();
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            let n = (1 + rng.next_u64() % 5000) as usize;
+            let (used, r) = d.feed(&rest[..n.min(rest.len())]);
+            rest = &rest[used..];
+            got.extend(r);
+        }
+        assert_eq!(got, sent, "pipelined raw responses, in order");
+        // The escaped decoder refuses raw bytes it cannot have come through the console.
+        let raw = frame_as(Framing::Raw, &[1, 0x7F, 2], &[], 3);
+        let (_, r) = Decoder::new().feed(&raw);
+        assert_eq!(r, Some(Err(DecodeError::RawByte(0x7F))));
+        // One flipped payload bit is caught by the CRC.
+        let mut bad = frame_as(Framing::Raw, b"payload", &[], 7);
+        bad[8] ^= 1;
+        let (_, r) = Decoder::new().with_framing(Framing::Raw).feed(&bad);
+        assert!(
+            matches!(r, Some(Err(DecodeError::Checksum { .. }))),
+            "{r:?}"
+        );
     }
 
     #[test]

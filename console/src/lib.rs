@@ -20,6 +20,7 @@ extern crate std;
 mod client;
 mod crc;
 mod decode;
+pub mod flow;
 mod pct;
 mod record;
 mod request;
@@ -33,7 +34,8 @@ pub use pct::{pct_decode, pct_encode, PctError};
 pub use record::{parse_info, parse_records, Kind, Record, RecordError};
 pub use request::{encode_request, parse_line, Face, ParseError, Request};
 pub use response::{
-    err_header, escape_into, ok_header, trailer, ErrorCode, Framer, FramerError, ESC, TRAILER_LEN,
+    err_header, escape_into, ok_header, trailer, ErrorCode, Framer, FramerError, Framing, ESC,
+    TRAILER_LEN,
 };
 
 /// Longest request line in bytes, without its newline. Longer lines are answered with

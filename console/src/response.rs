@@ -4,8 +4,10 @@
 //! before escaping), then the trailer `\n=END <crc32 as 8 lower-case hex>\n`.
 //! `=ERR <code> <message>\n` alone for errors.
 //!
-//! Escaping: the Hermit 0.11 console turns 0x08 and 0x7F into `08 20 08`, so those two
-//! and [`ESC`] itself are sent as `ESC, byte ^ 0x40` (`10 48`, `10 3F`, `10 50`).
+//! Escaping ([`Framing::Escaped`], the serial console): the Hermit 0.11 console turns 0x08
+//! and 0x7F into `08 20 08`, so those two and [`ESC`] itself are sent as
+//! `ESC, byte ^ 0x40` (`10 48`, `10 3F`, `10 50`). A channel that carries bytes unchanged
+//! (virtio-console) sends the payload as it is ([`Framing::Raw`]); length and CRC stay.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -17,6 +19,16 @@ use crate::crc::Crc32;
 pub const ESC: u8 = 0x10;
 /// Bytes in a trailer.
 pub const TRAILER_LEN: usize = 15;
+
+/// How payload bytes travel between header and trailer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Framing {
+    /// 0x08, 0x7F and [`ESC`] escaped: for the serial console, which mangles the first two.
+    #[default]
+    Escaped,
+    /// Bytes as they are: for a channel that delivers every byte unchanged.
+    Raw,
+}
 
 pub(crate) fn needs_escape(b: u8) -> bool {
     matches!(b, 0x08 | 0x7F | ESC)
@@ -155,26 +167,40 @@ impl fmt::Display for FramerError {
 /// Escapes a payload chunk by chunk, keeping its CRC and length.
 #[derive(Clone, Debug)]
 pub struct Framer {
+    framing: Framing,
     announced: u64,
     sent: u64,
     crc: Crc32,
 }
 
 impl Framer {
-    /// For a payload of `len` bytes (the length given to [`ok_header`]).
+    /// For a payload of `len` bytes (the length given to [`ok_header`]), escaped.
     pub fn new(len: u64) -> Self {
+        Self::with_framing(len, Framing::Escaped)
+    }
+
+    pub fn with_framing(len: u64, framing: Framing) -> Self {
         Framer {
+            framing,
             announced: len,
             sent: 0,
             crc: Crc32::new(),
         }
     }
 
-    /// Appends the escaped `chunk` to `out`.
+    /// Appends `chunk`, framed, to `out`.
     pub fn chunk(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        self.count(chunk);
+        match self.framing {
+            Framing::Escaped => escape_into(chunk, out),
+            Framing::Raw => out.extend_from_slice(chunk),
+        }
+    }
+
+    /// Counts a [`Framing::Raw`] chunk that the caller sends itself, without a copy.
+    pub fn count(&mut self, chunk: &[u8]) {
         self.sent += chunk.len() as u64;
         self.crc.update(chunk);
-        escape_into(chunk, out);
     }
 
     /// The trailer, if exactly the announced number of bytes went through.
@@ -232,5 +258,18 @@ mod tests {
         f.chunk(b"56789", &mut out);
         assert_eq!(&f.finish().unwrap(), b"\n=END cbf43926\n");
         assert_eq!(out, b"123456789");
+    }
+
+    #[test]
+    fn raw_framing_copies_bytes_and_keeps_the_crc() {
+        let data = [0x08, 0x7F, ESC, b'a'];
+        let (mut raw, mut esc) = (Vec::new(), Vec::new());
+        let mut r = Framer::with_framing(4, Framing::Raw);
+        let mut e = Framer::new(4);
+        r.chunk(&data, &mut raw);
+        e.chunk(&data, &mut esc);
+        assert_eq!(raw, data);
+        assert_eq!(esc.len(), 7);
+        assert_eq!(r.finish(), e.finish());
     }
 }

@@ -1,18 +1,23 @@
 //! gitfs unikernel entry point: opens the disk, rebuilds the path tree, prints the ready
-//! line, then serves console requests (docs/console-protocol.md).
+//! line, then serves console requests (docs/console-protocol.md) on the serial console
+//! and, when QEMU has a virtio-console device, on that channel too (`channel=virtio` in
+//! the ready line; the same framed protocol without escaping, on its own thread).
 //!
 //! App arguments (`-append "... -- ARGS"`): `--diag` serves the diagnostic console
 //! (raw block-device checks, no image parsing); `--no-disk` allows booting without a
 //! disk (diagnostic console only); `--http [PORT]` (default 8080, kernel built with the
 //! `http` feature) also serves the tree over HTTP while the console keeps working;
-//! `--http-peer` with it answers HTTP with the benchmark peer instead (`web::peer`). On the host the first non-flag argument is an image
-//! file, so the same code serves over stdin/stdout without QEMU.
+//! `--http-peer` with it answers HTTP with the benchmark peer instead (`web::peer`). On
+//! the host the first non-flag argument is an image file, so the same code serves over
+//! stdin/stdout without QEMU.
 
 use std::io::{self, Write};
 use std::process::exit;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gitfs::fs::{BootFigures, Fs};
+use gitfs_console::Framing;
 use gitfs_format::BlockDevice;
 use gitfs_kernel::heap::{self, CountingAlloc};
 use gitfs_kernel::server::{self, ExitRequest};
@@ -92,18 +97,83 @@ fn main() {
         heap_bytes: Some(heap::in_use()),
     };
     fs.set_boot_figures(figures);
+    let channel = open_channel();
     println!(
-        "{}",
-        server::ready_line(&fs, boot_ms(start), heap::in_use())
+        "{}{}",
+        server::ready_line(&fs, boot_ms(start), heap::in_use()),
+        if channel.is_some() {
+            " channel=virtio"
+        } else {
+            ""
+        }
     );
-    if let Some(port) = http_port {
-        serve_http(fs, port, flag("--http-peer"));
+    let answer = match http_port {
+        Some(port) => serve_http(fs, port, flag("--http-peer")),
+        None => {
+            let fs = Arc::new(Mutex::new(fs));
+            let answer: Answer = Arc::new(move |line, framing, out| {
+                let with_fs = |f: &mut dyn FnMut(&mut Fs<_>)| {
+                    f(&mut fs.lock().unwrap_or_else(|e| e.into_inner()))
+                };
+                server::answer_shared(&with_fs, line, framing, &mut { out })
+            });
+            answer
+        }
+    };
+    if let Some(channel) = channel {
+        serve_channel(channel, answer.clone());
     }
-    finish(server::serve(
-        &mut fs,
+    // Unlocked stdout: other threads (HTTP, the channel) may print error lines.
+    finish(server::serve_with(
         io::stdin().lock(),
-        io::stdout().lock(),
+        io::stdout(),
+        |line, out| answer(line, Framing::Escaped, out),
     ))
+}
+
+/// Answers one request line framed as the channel needs; `Ok(true)` for `quit`. Every
+/// channel (the serial console, the virtio channel) locks the file system per request
+/// (see `server::answer_shared`).
+type Answer = Arc<dyn Fn(&[u8], Framing, &mut dyn Write) -> io::Result<bool> + Send + Sync>;
+
+#[cfg(target_os = "hermit")]
+type Channel = gitfs::hermit::channel::Channel;
+#[cfg(not(target_os = "hermit"))]
+type Channel = std::convert::Infallible;
+
+/// The virtio-console channel, if QEMU has one (a broken one is reported and skipped:
+/// the serial console still serves everything).
+fn open_channel() -> Option<Channel> {
+    #[cfg(target_os = "hermit")]
+    match gitfs::hermit::channel::open() {
+        Ok(channel) => return channel,
+        Err(e) => println!("gitfs warning: {e}; serving on the serial console only"),
+    }
+    None
+}
+
+/// The framed protocol, raw payloads, on the channel's own thread; pipelined requests
+/// are answered in order. `quit` there stops the unikernel as on the console.
+#[cfg(target_os = "hermit")]
+fn serve_channel(channel: Channel, answer: Answer) {
+    let spawned = std::thread::Builder::new()
+        .name("gitfs-channel".into())
+        .spawn(move || {
+            let (reader, writer) = channel.split();
+            let input = io::BufReader::with_capacity(16 * 1024, reader);
+            let output = io::BufWriter::with_capacity(64 * 1024, writer);
+            finish(server::serve_with(input, output, |line, out| {
+                answer(line, Framing::Raw, out)
+            }))
+        });
+    if let Err(e) = spawned {
+        println!("gitfs warning: virtio-console thread: {e}; serving on the serial console only");
+    }
+}
+
+#[cfg(not(target_os = "hermit"))]
+fn serve_channel(channel: Channel, _: Answer) {
+    match channel {}
 }
 
 fn finish(exit_request: ExitRequest) -> ! {
@@ -130,10 +200,10 @@ fn http_port(args: &[String]) -> Result<Option<u16>, String> {
     }
 }
 
-/// HTTP on its own threads, the console on this one; both lock the tree per request.
+/// HTTP on its own threads; returns how the consoles answer, locking the same tree.
 /// `peer`: the benchmark peer answers HTTP instead (see `web::peer`).
 #[cfg(feature = "http")]
-fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16, peer: bool) -> ! {
+fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16, peer: bool) -> Answer {
     use gitfs_kernel::web;
     let shared = gitfs_http::Shared::new(web::HttpFs::new(fs));
     let listener = web::listen(port).unwrap_or_else(|e| fail(format_args!("http: {e}")));
@@ -149,12 +219,10 @@ fn serve_http<D: BlockDevice + Send + 'static>(fs: Fs<D>, port: u16, peer: bool)
         "gitfs http listening port={port}{}",
         if peer { " peer" } else { "" }
     );
-    // Unlocked stdout: HTTP error lines are printed from other threads.
-    finish(server::serve_with(
-        io::stdin().lock(),
-        io::stdout(),
-        |line, out| server::handle_line(&mut shared.lock().fs, line, out),
-    ))
+    Arc::new(move |line, framing, out| {
+        let with_fs = |f: &mut dyn FnMut(&mut Fs<D>)| f(&mut shared.lock().fs);
+        server::answer_shared(&with_fs, line, framing, &mut { out })
+    })
 }
 
 /// The benchmark peer on `listener`'s connections.
@@ -176,6 +244,6 @@ fn serve_peer(_: std::net::TcpListener) -> io::Result<()> {
 }
 
 #[cfg(not(feature = "http"))]
-fn serve_http<D: BlockDevice>(_fs: Fs<D>, _port: u16, _peer: bool) -> ! {
+fn serve_http<D: BlockDevice>(_fs: Fs<D>, _port: u16, _peer: bool) -> Answer {
     fail("--http: this kernel was built without the http feature")
 }

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
 
 use gitfs_console::{
-    err_header, ok_header, parse_line, ErrorCode, Face, Framer, Kind, ParseError, Record, Request,
-    MAX_LINE,
+    err_header, ok_header, parse_line, ErrorCode, Face, Framer, Framing, Kind, ParseError, Record,
+    Request, MAX_LINE,
 };
-use gitfs_format::{BlockDevice, EntryMode};
+use gitfs_format::{BlockDevice, EntryMode, ObjectId};
 
 use gitfs::fs::{Fs, FsError};
 
@@ -59,7 +59,9 @@ pub fn serve<D: BlockDevice, R: BufRead, W: Write>(
     input: R,
     output: W,
 ) -> ExitRequest {
-    serve_with(input, output, |line, out| handle_line(fs, line, out))
+    serve_with(input, output, |line, out| {
+        handle_line(fs, line, Framing::Escaped, out)
+    })
 }
 
 /// [`serve`] with each line answered by `answer` (`Ok(true)` for `quit`): lets a caller
@@ -137,10 +139,12 @@ fn read_line<R: BufRead>(input: &mut R, line: &mut Vec<u8>) -> io::Result<LineRe
     }
 }
 
-/// Answers one request line; `Ok(true)` for `quit`.
+/// Answers one request line, framed responses as `framing` (the channel's);
+/// `Ok(true)` for `quit`.
 pub fn handle_line<D: BlockDevice, W: Write>(
     fs: &mut Fs<D>,
     line: &[u8],
+    framing: Framing,
     out: &mut W,
 ) -> io::Result<bool> {
     let Some((face, parsed)) = parse_line(line) else {
@@ -156,10 +160,35 @@ pub fn handle_line<D: BlockDevice, W: Write>(
             Ok(false)
         }
         Ok(req) => match face {
-            Face::Framed => framed(fs, req, out),
+            Face::Framed => framed(fs, req, Sender { out, framing }),
             Face::Human => human(fs, req, out),
         },
     }
+}
+
+/// Answers one request line on a channel that shares the file system with others:
+/// `with_fs` runs a closure with the [`Fs`] locked. A whole file (`@get`) is taken out
+/// under the lock and sent after it is released, so a long transfer on one channel does
+/// not hold up the others.
+pub fn answer_shared<D: BlockDevice, W: Write>(
+    with_fs: &dyn Fn(&mut dyn FnMut(&mut Fs<D>)),
+    line: &[u8],
+    framing: Framing,
+    out: &mut W,
+) -> io::Result<bool> {
+    if let Some((Face::Framed, Ok(Request::Get(p)))) = parse_line(line) {
+        let mut got = None;
+        with_fs(&mut |fs| got = Some(fs.get_shared(&p)));
+        let got = got.ok_or_else(|| io::Error::other("the file system was not lent"))?;
+        let mut sender = Sender { out, framing };
+        return match got {
+            Ok((mode, id, data)) => sender.file(mode, id, &data).map(|()| false),
+            Err(e) => sender.fs_error(&p, &e),
+        };
+    }
+    let mut result = Ok(false);
+    with_fs(&mut |fs| result = handle_line(fs, line, framing, out));
+    result
 }
 
 fn error_code(e: &FsError) -> ErrorCode {
@@ -215,20 +244,47 @@ fn fs_error<W: Write>(out: &mut W, face: Face, path: &[u8], e: &FsError) -> io::
     Ok(false)
 }
 
-/// Header, escaped payload in [`CHUNK`]s, trailer.
-fn send_ok<W: Write>(out: &mut W, data: &[u8], fields: &[&str]) -> io::Result<()> {
-    out.write_all(ok_header(data.len() as u64, fields).as_bytes())?;
-    let mut framer = Framer::new(data.len() as u64);
-    let mut buf = Vec::with_capacity(CHUNK + CHUNK / 8);
-    for c in data.chunks(CHUNK) {
-        buf.clear();
-        framer.chunk(c, &mut buf);
-        out.write_all(&buf)?;
+/// Where framed responses go, and how their payloads travel.
+struct Sender<'a, W> {
+    out: &'a mut W,
+    framing: Framing,
+}
+
+impl<W: Write> Sender<'_, W> {
+    /// Header, payload (escaped in [`CHUNK`]s, or raw in one write), trailer.
+    fn ok(&mut self, data: &[u8], fields: &[&str]) -> io::Result<()> {
+        let out = &mut *self.out;
+        out.write_all(ok_header(data.len() as u64, fields).as_bytes())?;
+        let mut framer = Framer::with_framing(data.len() as u64, self.framing);
+        match self.framing {
+            Framing::Raw => {
+                framer.count(data);
+                out.write_all(data)?;
+            }
+            Framing::Escaped => {
+                let mut buf = Vec::with_capacity(CHUNK + CHUNK / 8);
+                for c in data.chunks(CHUNK) {
+                    buf.clear();
+                    framer.chunk(c, &mut buf);
+                    out.write_all(&buf)?;
+                }
+            }
+        }
+        let trailer = framer
+            .finish()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        out.write_all(&trailer)
     }
-    let trailer = framer
-        .finish()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    out.write_all(&trailer)
+
+    /// A whole file: kind, mode and id in the header.
+    fn file(&mut self, mode: EntryMode, id: ObjectId, data: &[u8]) -> io::Result<()> {
+        let octal = format!("{:06o}", mode.mode());
+        self.ok(data, &[kind_of(mode).as_str(), &octal, &id.to_string()])
+    }
+
+    fn fs_error(&mut self, path: &[u8], e: &FsError) -> io::Result<bool> {
+        fs_error(self.out, Face::Framed, path, e)
+    }
 }
 
 fn info_pairs<D: BlockDevice>(fs: &Fs<D>) -> Vec<(&'static str, String)> {
@@ -264,20 +320,19 @@ fn info_pairs<D: BlockDevice>(fs: &Fs<D>) -> Vec<(&'static str, String)> {
     v
 }
 
-fn framed<D: BlockDevice, W: Write>(fs: &mut Fs<D>, req: Request, out: &mut W) -> io::Result<bool> {
-    let face = Face::Framed;
+fn framed<D: BlockDevice, W: Write>(
+    fs: &mut Fs<D>,
+    req: Request,
+    mut out: Sender<'_, W>,
+) -> io::Result<bool> {
     match req {
         Request::Get(p) => match fs.get(&p) {
-            Ok(f) => {
-                let mode = format!("{:06o}", f.mode.mode());
-                let id = f.id.to_string();
-                send_ok(out, f.data, &[kind_of(f.mode).as_str(), &mode, &id])?;
-            }
-            Err(e) => return fs_error(out, face, &p, &e),
+            Ok(f) => out.file(f.mode, f.id, f.data)?,
+            Err(e) => return out.fs_error(&p, &e),
         },
         Request::Range { offset, len, path } => match fs.range(&path, offset, len) {
-            Ok(s) => send_ok(out, s.data, &[&s.size.to_string(), &s.id.to_string()])?,
-            Err(e) => return fs_error(out, face, &path, &e),
+            Ok(s) => out.ok(s.data, &[&s.size.to_string(), &s.id.to_string()])?,
+            Err(e) => return out.fs_error(&path, &e),
         },
         Request::Ls(p) => match fs.list(&p) {
             Ok(entries) => {
@@ -292,9 +347,9 @@ fn framed<D: BlockDevice, W: Write>(fs: &mut Fs<D>, req: Request, out: &mut W) -
                     }
                     .encode(&mut text);
                 }
-                send_ok(out, text.as_bytes(), &[&entries.len().to_string()])?;
+                out.ok(text.as_bytes(), &[&entries.len().to_string()])?;
             }
-            Err(e) => return fs_error(out, face, &p, &e),
+            Err(e) => return out.fs_error(&p, &e),
         },
         Request::Stat(p) => match fs.stat(&p) {
             Ok(st) => {
@@ -308,25 +363,25 @@ fn framed<D: BlockDevice, W: Write>(fs: &mut Fs<D>, req: Request, out: &mut W) -
                     name: fs.tree().path(node),
                 }
                 .encode(&mut text);
-                send_ok(out, text.as_bytes(), &[])?;
+                out.ok(text.as_bytes(), &[])?;
             }
-            Err(e) => return fs_error(out, face, &p, &e),
+            Err(e) => return out.fs_error(&p, &e),
         },
         Request::Digest(p) => match fs.digest(&p) {
-            Ok((mode, id)) => send_ok(out, id.to_string().as_bytes(), &[kind_of(mode).as_str()])?,
-            Err(e) => return fs_error(out, face, &p, &e),
+            Ok((mode, id)) => out.ok(id.to_string().as_bytes(), &[kind_of(mode).as_str()])?,
+            Err(e) => return out.fs_error(&p, &e),
         },
         Request::Info => {
             let mut text = String::new();
             for (k, v) in info_pairs(fs) {
                 let _ = writeln!(text, "{k}={v}");
             }
-            send_ok(out, text.as_bytes(), &[])?;
+            out.ok(text.as_bytes(), &[])?;
         }
-        Request::Help => send_ok(out, HELP.as_bytes(), &[])?,
-        Request::Ping => send_ok(out, b"", &[])?,
+        Request::Help => out.ok(HELP.as_bytes(), &[])?,
+        Request::Ping => out.ok(b"", &[])?,
         Request::Quit => {
-            send_ok(out, b"", &[])?;
+            out.ok(b"", &[])?;
             return Ok(true);
         }
     }

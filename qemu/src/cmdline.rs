@@ -39,6 +39,9 @@ pub struct QemuArgs {
     pub serial: Serial,
     /// Host port on 127.0.0.1 forwarded to the guest's HTTP port (8080) over virtio-net.
     pub http_port: Option<u16>,
+    /// A virtio-console port (the program channel) whose chardev connects to this
+    /// abstract Unix socket name.
+    pub channel: Option<String>,
 }
 
 /// The guest port the app's `--http` listens on by default.
@@ -146,6 +149,16 @@ impl QemuArgs {
             // The kernel rejects the transitional (legacy) device.
             a.push("virtio-net-pci,netdev=n0,disable-legacy=on".into());
         }
+        if let Some(name) = &self.channel {
+            // Port 0 of a device without multiport: the guest's driver needs nothing
+            // but the console queues.
+            a.push("-chardev".into());
+            a.push(format!("socket,id=gitfsch,path={},abstract=on", qemu_escape(name)).into());
+            a.push("-device".into());
+            a.push("virtio-serial-pci,disable-legacy=on,max_ports=1".into());
+            a.push("-device".into());
+            a.push("virtconsole,chardev=gitfsch,nr=0".into());
+        }
         a.push("-kernel".into());
         a.push(self.loader.clone().into());
         a.push("-initrd".into());
@@ -216,6 +229,7 @@ mod tests {
             disk: None,
             serial: Serial::Stdio,
             http_port: None,
+            channel: None,
         }
     }
 
@@ -278,6 +292,18 @@ mod tests {
              -device virtio-net-pci,netdev=n0,disable-legacy=on -kernel"
         ));
         assert!(!joined(&a).contains("host_mtu"));
+    }
+
+    #[test]
+    fn virtio_channel_on_an_abstract_socket() {
+        let mut a = base();
+        assert!(!joined(&a).contains("virtconsole"));
+        a.channel = Some("gitfs-1,2".into());
+        assert!(joined(&a).contains(
+            "-no-reboot -chardev socket,id=gitfsch,path=gitfs-1,,2,abstract=on \
+             -device virtio-serial-pci,disable-legacy=on,max_ports=1 \
+             -device virtconsole,chardev=gitfsch,nr=0 -kernel"
+        ));
     }
 
     #[test]

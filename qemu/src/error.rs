@@ -73,6 +73,9 @@ pub enum Error {
     },
     #[error("the session is unusable after an earlier damaged response")]
     Poisoned,
+    /// `--transport virtio` asked for the virtio-console channel and there is none.
+    #[error("no virtio channel: {0} (--transport serial uses the serial console)")]
+    NoChannel(String),
 }
 
 impl Error {

@@ -9,7 +9,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gitfs_format::is_plain_name;
 use thiserror::Error;
@@ -79,37 +79,52 @@ pub fn export(
         }
         Err(e) => return Err(io(dest)(e)),
     }
+    // Directories level by level, then every file: on the virtio channel each batch of
+    // requests is pipelined, so a tree of thousands of files pays the latency of a few
+    // round trips, not of one per file.
     let mut summary = Summary::default();
-    let mut todo = vec![(subdir.to_vec(), dest.to_path_buf())];
-    while let Some((dir, host_dir)) = todo.pop() {
-        for entry in s.ls(&dir)? {
-            if !is_plain_name(&entry.name) {
-                return Err(ExportError::UnsafeName {
-                    dir: show(&dir),
-                    name: show(&entry.name),
-                });
-            }
-            let mut path = dir.clone();
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(&entry.name);
-            let host = host_dir.join(OsStr::from_bytes(&entry.name));
-            match entry.kind {
-                EntryKind::Dir | EntryKind::Submodule => {
-                    make_dir(&host, force)?;
-                    summary.dirs += 1;
-                    if entry.kind == EntryKind::Dir {
-                        todo.push((path, host));
+    let mut leaves: Vec<(Vec<u8>, PathBuf, EntryKind)> = Vec::new();
+    let mut level = vec![(subdir.to_vec(), dest.to_path_buf())];
+    while !level.is_empty() {
+        let dirs: Vec<&[u8]> = level.iter().map(|(d, _)| d.as_slice()).collect();
+        let mut next = Vec::new();
+        s.ls_each(&dirs, |i, records| {
+            let (dir, host_dir) = &level[i];
+            for entry in records? {
+                if !is_plain_name(&entry.name) {
+                    return Err(ExportError::UnsafeName {
+                        dir: show(dir),
+                        name: show(&entry.name),
+                    });
+                }
+                let mut path = dir.clone();
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(&entry.name);
+                let host = host_dir.join(OsStr::from_bytes(&entry.name));
+                match entry.kind {
+                    EntryKind::Dir | EntryKind::Submodule => {
+                        make_dir(&host, force)?;
+                        summary.dirs += 1;
+                        if entry.kind == EntryKind::Dir {
+                            next.push((path, host));
+                        }
+                    }
+                    EntryKind::Symlink | EntryKind::File | EntryKind::Exec => {
+                        leaves.push((path, host, entry.kind));
                     }
                 }
-                EntryKind::Symlink | EntryKind::File | EntryKind::Exec => {
-                    let data = s.get(&path)?;
-                    write_leaf(&host, entry.kind, &data, force, &mut summary)?;
-                }
             }
-        }
+            Ok(())
+        })?;
+        level = next;
     }
+    let paths: Vec<&[u8]> = leaves.iter().map(|(p, _, _)| p.as_slice()).collect();
+    s.get_each(&paths, |i, blob| {
+        let (_, host, kind) = &leaves[i];
+        write_leaf(host, *kind, &blob?.data, force, &mut summary)
+    })?;
     Ok(summary)
 }
 
@@ -124,29 +139,33 @@ pub fn get_into(
     force: bool,
 ) -> Result<Summary, ExportError> {
     fs::create_dir_all(dest).map_err(io(dest))?;
-    let mut summary = Summary::default();
+    let mut rels = Vec::with_capacity(paths.len());
     for &path in paths {
         let rel = trim_slashes(path);
-        let comps: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
-        if rel.is_empty() || !comps.iter().all(|c| is_plain_name(c)) {
+        if rel.is_empty() || !rel.split(|&b| b == b'/').all(is_plain_name) {
             return Err(ExportError::UnsafeName {
                 dir: String::new(),
                 name: show(path),
             });
         }
-        let blob = s.get_blob(rel)?;
+        rels.push(rel);
+    }
+    let mut summary = Summary::default();
+    s.get_each(&rels, |i, blob| {
+        let blob = blob?;
+        if matches!(blob.kind, EntryKind::Dir | EntryKind::Submodule) {
+            return Err(ExportError::NotAFile(show(paths[i])));
+        }
+        let comps: Vec<&[u8]> = rels[i].split(|&b| b == b'/').collect();
         let mut host = dest.to_path_buf();
-        for (i, c) in comps.iter().enumerate() {
+        for (n, c) in comps.iter().enumerate() {
             host.push(OsStr::from_bytes(c));
-            if i + 1 < comps.len() {
+            if n + 1 < comps.len() {
                 make_dir(&host, true)?;
             }
         }
-        if matches!(blob.kind, EntryKind::Dir | EntryKind::Submodule) {
-            return Err(ExportError::NotAFile(show(path)));
-        }
-        write_leaf(&host, blob.kind, &blob.data, force, &mut summary)?;
-    }
+        write_leaf(&host, blob.kind, &blob.data, force, &mut summary)
+    })?;
     Ok(summary)
 }
 

@@ -12,6 +12,7 @@
 pub mod accel;
 pub mod artifacts;
 pub mod boot_opts;
+pub mod channel;
 pub mod cmdline;
 pub mod console;
 pub mod error;
@@ -27,5 +28,5 @@ pub use artifacts::Artifacts;
 pub use boot_opts::{BootOpts, NO_DISK};
 pub use console::Console;
 pub use error::{Error, Result};
-pub use session::{blob_id, Blob, Ready, Session, Slice};
+pub use session::{blob_id, Blob, Ready, Session, Slice, Transport};
 pub use vm::{run_interactive, Exit, Freq, Vm, VmConfig};

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use gitfs_qemu::{artifacts, run_interactive, BootOpts, Error, Exit, Session, Vm, VmConfig};
+use gitfs_qemu::{
+    artifacts, run_interactive, BootOpts, Error, Exit, Session, Transport, Vm, VmConfig,
+};
 
 mod http_cmd;
 
@@ -62,7 +64,7 @@ enum Cmd {
         #[arg(long, requires = "out_dir")]
         force: bool,
         #[command(flatten)]
-        boot: BootOpts,
+        session: SessionOpts,
     },
     /// Boot with IMAGE and list a directory (the root by default).
     Ls {
@@ -72,20 +74,20 @@ enum Cmd {
         #[arg(short, long)]
         long: bool,
         #[command(flatten)]
-        boot: BootOpts,
+        session: SessionOpts,
     },
     /// Boot with IMAGE and show kind, mode, size and object id of PATH.
     Stat {
         image: PathBuf,
         path: String,
         #[command(flatten)]
-        boot: BootOpts,
+        session: SessionOpts,
     },
     /// Boot with IMAGE and show what the unikernel serves: commit, counts, boot figures.
     Info {
         image: PathBuf,
         #[command(flatten)]
-        boot: BootOpts,
+        session: SessionOpts,
     },
     /// Boot with IMAGE and write its tree (or the directory --path) into DIR, as
     /// `git archive | tar -x` would: exec bits, symbolic links as links, submodules as
@@ -102,7 +104,7 @@ enum Cmd {
         #[arg(long)]
         force: bool,
         #[command(flatten)]
-        boot: BootOpts,
+        session: SessionOpts,
     },
     /// Serve IMAGE over HTTP on 127.0.0.1 (kernel built with the `http` feature, QEMU
     /// user networking restricted to the one forward); prints the URL; Ctrl-C stops.
@@ -144,6 +146,18 @@ enum Cmd {
         #[arg(last = true)]
         app_args: Vec<String>,
     },
+}
+
+/// How commands that talk to the unikernel boot it and which channel they use.
+#[derive(Args)]
+struct SessionOpts {
+    #[command(flatten)]
+    boot: BootOpts,
+    /// Channel for requests: `virtio` (a virtio-console port, fast, pipelined; an
+    /// error if the kernel does not serve it), `serial` (COM1 only, no virtio device
+    /// attached), `auto` (virtio when the kernel serves it, else COM1).
+    #[arg(long, value_enum, default_value = "auto")]
+    transport: Transport,
 }
 
 #[derive(Args)]
@@ -206,7 +220,7 @@ fn real_main() -> Result<ExitCode> {
             output,
             out_dir,
             force,
-            boot,
+            session,
         } => {
             if out_dir.is_none() && paths.len() != 1 {
                 bail!(
@@ -214,7 +228,7 @@ fn real_main() -> Result<ExitCode> {
                     paths.len()
                 );
             }
-            with_session(&boot, &image, |s| {
+            with_session(&session, &image, |s| {
                 if let Some(dir) = &out_dir {
                     let paths: Vec<&[u8]> = paths.iter().map(|p| p.as_bytes()).collect();
                     gitfs_qemu::export::get_into(s, &paths, dir, force)?;
@@ -238,8 +252,8 @@ fn real_main() -> Result<ExitCode> {
             image,
             path,
             long,
-            boot,
-        } => with_session(&boot, &image, |s| {
+            session,
+        } => with_session(&session, &image, |s| {
             let records = s.ls(path.as_deref().unwrap_or("").as_bytes())?;
             let mut out = std::io::stdout().lock();
             for r in &records {
@@ -262,7 +276,11 @@ fn real_main() -> Result<ExitCode> {
             out.flush()?;
             Ok(())
         }),
-        Cmd::Stat { image, path, boot } => with_session(&boot, &image, |s| {
+        Cmd::Stat {
+            image,
+            path,
+            session,
+        } => with_session(&session, &image, |s| {
             let r = s.stat(path.as_bytes())?;
             let size = r.size.map_or("-".to_string(), |n| n.to_string());
             println!("path: {}", if path.is_empty() { "/" } else { &path });
@@ -272,7 +290,7 @@ fn real_main() -> Result<ExitCode> {
             println!("id:   {}", hex(&r.id));
             Ok(())
         }),
-        Cmd::Info { image, boot } => with_session(&boot, &image, |s| {
+        Cmd::Info { image, session } => with_session(&session, &image, |s| {
             for (k, v) in s.info()? {
                 println!("{k}={v}");
             }
@@ -283,8 +301,8 @@ fn real_main() -> Result<ExitCode> {
             dir,
             path,
             force,
-            boot,
-        } => with_session(&boot, &image, |s| {
+            session,
+        } => with_session(&session, &image, |s| {
             let sub = path.as_deref().unwrap_or("").as_bytes();
             let t = Instant::now();
             let n = gitfs_qemu::export::export(s, sub, &dir, force)?;
@@ -326,17 +344,17 @@ fn real_main() -> Result<ExitCode> {
 /// line: the unikernel's own `gitfs error: ...` for a refused image, the error response
 /// for a refused request.
 fn with_session(
-    boot: &BootOpts,
+    opts: &SessionOpts,
     image: &Path,
     work: impl FnOnce(&mut Session) -> Result<()>,
 ) -> Result<ExitCode> {
     if !image.is_file() {
         bail!("{}: no such image file", image.display());
     }
-    let mut config = boot.config(Some(image), &[])?;
+    let mut config = opts.boot.config(Some(image), &[])?;
     // Large files take a while over the serial console; the limit is on silence.
     config.request_timeout = Duration::from_secs(60);
-    let mut session = match Session::boot(&config) {
+    let mut session = match Session::boot_with(&config, opts.transport) {
         Ok(s) => s,
         Err(Error::ExitedEarly {
             transcript, exit, ..

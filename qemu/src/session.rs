@@ -1,20 +1,50 @@
-//! A client for the unikernel's framed console protocol (`docs/console-protocol.md`).
+//! A client for the unikernel's framed protocol (`docs/console-protocol.md`), on the
+//! virtio-console channel when the kernel offers it, else on the serial console.
 //!
-//! One request at a time: the next request goes out only once the previous response is
-//! complete, so the kernel's echo of a request always precedes its response and can never
-//! land inside a payload. [`Console`](crate::Console) removes the echo; the
-//! `gitfs_console::Decoder` also skips anything that is not a response header (log lines,
-//! the human face's text) and checks escapes, length and CRC-32.
+//! On the serial console, one request at a time: the next request goes out only once the
+//! previous response is complete, so the kernel's echo of a request always precedes its
+//! response and can never land inside a payload. [`Console`](crate::Console) removes the
+//! echo; the `gitfs_console::Decoder` also skips anything that is not a response header
+//! (log lines, the human face's text) and checks escapes, length and CRC-32. The virtio
+//! channel has no echo and no escaping: requests are pipelined ([`Session::pipeline`]).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use gitfs_console::{
-    encode_request, parse_info, parse_records, Client, ClientError, Kind, Record, Request,
+    encode_request, parse_info, parse_records, Client, ClientError, Framing, Kind, Record, Request,
 };
 pub use gitfs_console::{Kind as EntryKind, Record as Entry, Response};
 
+use crate::channel::ChannelStream;
 use crate::error::{Error, Result};
 use crate::vm::{Exit, Vm, VmConfig};
+
+/// Which channel a session talks on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// The virtio channel when the kernel offers it, else the serial console.
+    #[default]
+    Auto,
+    /// The serial console (COM1) only: no virtio-console device is attached.
+    Serial,
+    /// The virtio channel; an error if the kernel does not offer it.
+    Virtio,
+}
+
+/// The ready line's word when the kernel serves the virtio channel.
+pub const CHANNEL_READY_WORD: &str = "channel=virtio";
+
+/// Requests in flight at once on the virtio channel, and their bytes: both far below
+/// what the host's socket buffer holds, so sending never waits on the guest, which may
+/// itself be waiting for us to read a response.
+const PIPELINE_DEPTH: usize = 64;
+const PIPELINE_BYTES: usize = 64 * 1024;
+
+enum Link {
+    Serial,
+    Virtio(Client<ChannelStream>),
+}
 
 /// The ready line, split into its `key=value` words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +102,7 @@ pub struct Slice {
 /// A booted unikernel serving an image, driven through the framed protocol.
 pub struct Session {
     vm: Vm,
+    link: Link,
     ready: Ready,
     idle_timeout: Duration,
     poisoned: bool,
@@ -81,21 +112,59 @@ pub struct Session {
 const MAX_PAYLOAD: u64 = 1 << 34;
 
 impl Session {
-    /// Boots `config` (which should carry a disk) and waits for the ready line.
+    /// Boots `config` (which should carry a disk) and waits for the ready line; talks on
+    /// the virtio channel if the config attaches one and the kernel serves it.
     pub fn boot(config: &VmConfig) -> Result<Session> {
         Session::new(Vm::boot(config)?)
+    }
+
+    /// Boots `config` with the channel `transport` asks for.
+    pub fn boot_with(config: &VmConfig, transport: Transport) -> Result<Session> {
+        let mut config = config.clone();
+        config.channel = transport != Transport::Serial;
+        let session = Session::boot(&config)?;
+        if transport == Transport::Virtio && session.transport() != Transport::Virtio {
+            return Err(Error::NoChannel(format!(
+                "the kernel does not serve one (no {CHANNEL_READY_WORD} in its ready line)"
+            )));
+        }
+        Ok(session)
     }
 
     /// Takes over a booted VM (waits for its ready line if not seen yet).
     pub fn new(mut vm: Vm) -> Result<Session> {
         let ready = Ready::parse(vm.wait_ready()?);
         let idle_timeout = vm.request_timeout();
+        let link = if ready
+            .line
+            .split_whitespace()
+            .any(|w| w == CHANNEL_READY_WORD)
+        {
+            let stream = ChannelStream::new(vm.take_channel()?, idle_timeout)
+                .map_err(Error::io("setting up the virtio-console channel"))?;
+            Link::Virtio(
+                Client::new(stream)
+                    .with_framing(Framing::Raw)
+                    .with_max_payload(MAX_PAYLOAD),
+            )
+        } else {
+            Link::Serial
+        };
         Ok(Session {
             vm,
+            link,
             ready,
             idle_timeout,
             poisoned: false,
         })
+    }
+
+    /// The channel in use: [`Transport::Virtio`] or [`Transport::Serial`].
+    pub fn transport(&self) -> Transport {
+        match self.link {
+            Link::Serial => Transport::Serial,
+            Link::Virtio(_) => Transport::Virtio,
+        }
     }
 
     pub fn ready(&self) -> &Ready {
@@ -140,18 +209,90 @@ impl Session {
             return Err(Error::Poisoned);
         }
         let idle = self.idle_timeout;
-        let console = self.vm.console();
-        // Whatever arrived since the last response (stray log lines) is noise.
-        let stale = console.buffered().len();
-        console.consume(stale);
-        console.forget_echo();
-        let mut client = Client::new(ConsoleStream { console, idle }).with_max_payload(MAX_PAYLOAD);
-        let result = client.exchange(bytes);
-        // What came after the response (an app's summary line...) is not the client's.
-        let rest = client.take_buffered();
-        self.vm.console().unread(&rest);
+        let result = match &mut self.link {
+            Link::Virtio(client) => set_idle(client, idle).and_then(|()| client.exchange(bytes)),
+            Link::Serial => {
+                let console = self.vm.console();
+                // Whatever arrived since the last response (stray log lines) is noise.
+                let stale = console.buffered().len();
+                console.consume(stale);
+                console.forget_echo();
+                let mut client =
+                    Client::new(ConsoleStream { console, idle }).with_max_payload(MAX_PAYLOAD);
+                let result = client.exchange(bytes);
+                // What came after the response (an app's summary line...) is not the
+                // client's.
+                let rest = client.take_buffered();
+                self.vm.console().unread(&rest);
+                result
+            }
+        };
+        self.checked(result)
+    }
+
+    /// Sends every request and hands `each` its index and response, in order. On the
+    /// virtio channel requests are pipelined (up to [`PIPELINE_DEPTH`] in flight), so
+    /// latency is paid once, not per request; on the serial console they go one at a
+    /// time. When `each` fails, the responses already asked for are read and dropped
+    /// (the stream stays in step) and its error is returned.
+    pub fn pipeline<E: From<Error>>(
+        &mut self,
+        requests: &[Request],
+        mut each: impl FnMut(usize, Response) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if !matches!(self.link, Link::Virtio(_)) {
+            for (i, req) in requests.iter().enumerate() {
+                let resp = self.request(req)?;
+                each(i, resp)?;
+            }
+            return Ok(());
+        }
+        if self.poisoned {
+            return Err(Error::Poisoned.into());
+        }
+        let lines: Vec<Vec<u8>> = requests.iter().map(encode_request).collect();
+        let mut in_flight: VecDeque<usize> = VecDeque::new();
+        let (mut next, mut bytes, mut failed) = (0, 0usize, None);
+        while next < lines.len() || !in_flight.is_empty() {
+            if failed.is_none() {
+                while next < lines.len()
+                    && in_flight.len() < PIPELINE_DEPTH
+                    && (in_flight.is_empty() || bytes + lines[next].len() <= PIPELINE_BYTES)
+                {
+                    let Link::Virtio(client) = &mut self.link else {
+                        unreachable!("checked above")
+                    };
+                    let sent = client.send(&lines[next]);
+                    self.checked(sent)?;
+                    bytes += lines[next].len();
+                    in_flight.push_back(next);
+                    next += 1;
+                }
+            }
+            let Some(i) = in_flight.pop_front() else {
+                break;
+            };
+            bytes -= lines[i].len();
+            let idle = self.idle_timeout;
+            let Link::Virtio(client) = &mut self.link else {
+                unreachable!("checked above")
+            };
+            let received = set_idle(client, idle).and_then(|()| client.receive());
+            let resp = self.checked(received)?;
+            if failed.is_none() {
+                if let Err(e) = each(i, resp) {
+                    failed = Some(e);
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// The session's view of a client result: a damaged stream or a timeout poisons it.
+    fn checked<T>(&mut self, result: Result<T, ClientError>) -> Result<T> {
+        let idle = self.idle_timeout;
         match result {
-            Ok(resp) => Ok(resp),
+            Ok(v) => Ok(v),
             Err(ClientError::Damaged(e)) => {
                 self.poisoned = true;
                 Err(Error::Damaged(e.to_string()))
@@ -166,7 +307,10 @@ impl Session {
                 })
             }
             Err(ClientError::Io(source)) => Err(Error::Io {
-                context: "talking to the console",
+                context: match self.link {
+                    Link::Serial => "talking to the console",
+                    Link::Virtio(_) => "talking on the virtio channel",
+                },
                 source,
             }),
         }
@@ -175,40 +319,44 @@ impl Session {
     /// A successful response's header fields and payload; error responses become
     /// [`Error::Remote`].
     fn ok(&mut self, req: &Request) -> Result<(Vec<String>, Vec<u8>)> {
-        match self.request(req)? {
-            Response::Ok { fields, payload } => Ok((fields, payload)),
-            Response::Err { code, message } => Err(Error::Remote { code, message }),
-        }
+        ok_of(self.request(req)?)
     }
 
     /// A whole file (a symlink: its target), checked against its Git blob id.
     pub fn get_blob(&mut self, path: impl AsRef<[u8]>) -> Result<Blob> {
         let path = path.as_ref();
-        let (fields, data) = self.ok(&Request::Get(path.to_vec()))?;
-        let [kind, mode, id] = fields.as_slice() else {
-            return Err(Error::Protocol(format!("@get header fields {fields:?}")));
-        };
-        let kind = Kind::parse(kind.as_bytes())
-            .ok_or_else(|| Error::Protocol(format!("@get kind {kind:?}")))?;
-        let mode = u32::from_str_radix(mode, 8)
-            .map_err(|_| Error::Protocol(format!("@get mode {mode:?}")))?;
-        check_id(id)?;
-        if matches!(kind, Kind::File | Kind::Exec | Kind::Symlink) {
-            let actual = blob_id(&data);
-            if actual != *id {
-                return Err(Error::IdMismatch {
-                    path: show(path),
-                    expected: id.clone(),
-                    actual,
-                });
-            }
-        }
-        Ok(Blob {
-            kind,
-            mode,
-            id: id.clone(),
-            data,
+        let resp = self.request(&Request::Get(path.to_vec()))?;
+        blob_of(path, resp)
+    }
+
+    /// [`Session::get_blob`] for every path, pipelined on the virtio channel: `each`
+    /// gets the index and the blob or its error (an error response does not stop the
+    /// others).
+    pub fn get_each<P: AsRef<[u8]>, E: From<Error>>(
+        &mut self,
+        paths: &[P],
+        mut each: impl FnMut(usize, Result<Blob>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let requests: Vec<Request> = paths
+            .iter()
+            .map(|p| Request::Get(p.as_ref().to_vec()))
+            .collect();
+        self.pipeline(&requests, |i, resp| {
+            each(i, blob_of(paths[i].as_ref(), resp))
         })
+    }
+
+    /// [`Session::ls`] for every directory, pipelined on the virtio channel.
+    pub fn ls_each<P: AsRef<[u8]>, E: From<Error>>(
+        &mut self,
+        dirs: &[P],
+        mut each: impl FnMut(usize, Result<Vec<Record>>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let requests: Vec<Request> = dirs
+            .iter()
+            .map(|p| Request::Ls(p.as_ref().to_vec()))
+            .collect();
+        self.pipeline(&requests, |i, resp| each(i, records_of(resp)))
     }
 
     /// A whole file's bytes, checked against its Git blob id.
@@ -247,15 +395,8 @@ impl Session {
 
     /// A directory's entries in byte order of names ("" or "/" is the root).
     pub fn ls(&mut self, path: impl AsRef<[u8]>) -> Result<Vec<Record>> {
-        let (fields, payload) = self.ok(&Request::Ls(path.as_ref().to_vec()))?;
-        let records = parse_records(&payload).map_err(|e| Error::Protocol(e.to_string()))?;
-        if fields.first().map(String::as_str) != Some(records.len().to_string().as_str()) {
-            return Err(Error::Protocol(format!(
-                "@ls announced {fields:?} entries, sent {}",
-                records.len()
-            )));
-        }
-        Ok(records)
+        let resp = self.request(&Request::Ls(path.as_ref().to_vec()))?;
+        records_of(resp)
     }
 
     /// One entry; its name is the full path (empty for the root).
@@ -304,6 +445,56 @@ impl Session {
     }
 }
 
+/// An error response as [`Error::Remote`].
+fn ok_of(resp: Response) -> Result<(Vec<String>, Vec<u8>)> {
+    match resp {
+        Response::Ok { fields, payload } => Ok((fields, payload)),
+        Response::Err { code, message } => Err(Error::Remote { code, message }),
+    }
+}
+
+/// The blob an `@get` response carries, checked against its id.
+fn blob_of(path: &[u8], resp: Response) -> Result<Blob> {
+    let (fields, data) = ok_of(resp)?;
+    let [kind, mode, id] = fields.as_slice() else {
+        return Err(Error::Protocol(format!("@get header fields {fields:?}")));
+    };
+    let kind = Kind::parse(kind.as_bytes())
+        .ok_or_else(|| Error::Protocol(format!("@get kind {kind:?}")))?;
+    let mode =
+        u32::from_str_radix(mode, 8).map_err(|_| Error::Protocol(format!("@get mode {mode:?}")))?;
+    check_id(id)?;
+    if matches!(kind, Kind::File | Kind::Exec | Kind::Symlink) {
+        let actual = blob_id(&data);
+        if actual != *id {
+            return Err(Error::IdMismatch {
+                path: show(path),
+                expected: id.clone(),
+                actual,
+            });
+        }
+    }
+    Ok(Blob {
+        kind,
+        mode,
+        id: id.clone(),
+        data,
+    })
+}
+
+/// The entries an `@ls` response carries, as many as it announced.
+fn records_of(resp: Response) -> Result<Vec<Record>> {
+    let (fields, payload) = ok_of(resp)?;
+    let records = parse_records(&payload).map_err(|e| Error::Protocol(e.to_string()))?;
+    if fields.first().map(String::as_str) != Some(records.len().to_string().as_str()) {
+        return Err(Error::Protocol(format!(
+            "@ls announced {fields:?} entries, sent {}",
+            records.len()
+        )));
+    }
+    Ok(records)
+}
+
 fn check_id(id: &str) -> Result<()> {
     if id.len() == 40 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Ok(())
@@ -318,6 +509,10 @@ pub fn blob_id(data: &[u8]) -> String {
     h.update(format!("blob {}\0", data.len()).as_bytes());
     h.update(data);
     h.digest().to_string()
+}
+
+fn set_idle(client: &mut Client<ChannelStream>, idle: Duration) -> Result<(), ClientError> {
+    client.get_mut().set_idle(idle).map_err(ClientError::Io)
 }
 
 /// A path for messages (lossy UTF-8).

@@ -1,6 +1,7 @@
 //! A running QEMU with the gitfs kernel: boot, talk, stop; never left behind.
 
 use std::io::Read;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::accel::{self, Accel, AccelMode};
 use crate::artifacts::{self, Artifacts};
+use crate::channel::ChannelListener;
 use crate::cmdline::{self, QemuArgs, Serial};
 use crate::console::Console;
 use crate::error::{Error, Result};
@@ -49,6 +51,9 @@ pub struct VmConfig {
     /// Serve the guest's HTTP port on 127.0.0.1:PORT (needs the http kernel build),
     /// through a [`Relay`] in front of QEMU's own forward.
     pub http_port: Option<u16>,
+    /// Attach the virtio-console program channel (see [`crate::channel`]); the kernel
+    /// serves on it when it has a driver (`channel=virtio` in its ready line).
+    pub channel: bool,
     /// Appended to QEMU's command line as they are (for example a second `-serial`).
     pub extra_args: Vec<String>,
     pub boot_timeout: Duration,
@@ -70,6 +75,7 @@ impl Default for VmConfig {
             app_args: Vec::new(),
             disk: None,
             http_port: None,
+            channel: false,
             extra_args: Vec::new(),
             // TCG boots in well under a second, but the machine is shared and loaded.
             boot_timeout: Duration::from_secs(60),
@@ -103,6 +109,7 @@ impl VmConfig {
             disk: self.disk.clone(),
             serial,
             http_port: self.http_port,
+            channel: None,
         };
         args.validate()?;
         if let Some(d) = &args.disk {
@@ -220,6 +227,8 @@ pub struct Vm {
     boot_timeout: Duration,
     request_timeout: Duration,
     stop_timeout: Duration,
+    /// Where QEMU's virtio-console chardev connects, if the config asked for one.
+    channel: Option<ChannelListener>,
     /// Declared last: dropped after QEMU is killed.
     relay: Option<Relay>,
 }
@@ -230,8 +239,16 @@ impl Vm {
         let accel = config.resolve_accel()?;
         let mut args = config.qemu_args(accel, Serial::Stdio)?;
         let relay = http_relay(config, &mut args)?;
+        let channel = if config.channel {
+            let listener = ChannelListener::bind()?;
+            args.channel = Some(listener.name().to_string());
+            Some(listener)
+        } else {
+            None
+        };
         let mut vm = Vm::spawn_args(&args, config)?;
         vm.relay = relay;
+        vm.channel = channel;
         Ok(vm)
     }
 
@@ -291,6 +308,7 @@ impl Vm {
             boot_timeout: config.boot_timeout,
             request_timeout: config.request_timeout,
             stop_timeout: config.stop_timeout,
+            channel: None,
             relay: None,
         })
     }
@@ -389,6 +407,19 @@ impl Vm {
     /// How long `stop` waits for QEMU to exit before killing it.
     pub fn stop_timeout(&self) -> Duration {
         self.stop_timeout
+    }
+
+    /// The virtio-console channel's host end (once: the stream is handed over). QEMU
+    /// connects while it starts, so this waits only briefly.
+    pub fn take_channel(&mut self) -> Result<UnixStream> {
+        let listener = self
+            .channel
+            .take()
+            .ok_or_else(|| Error::NoChannel("no virtio-console device was attached".into()))?;
+        let child = &mut self.child;
+        listener.accept(Instant::now() + Duration::from_secs(10), || {
+            matches!(child.try_wait(), Ok(None))
+        })
     }
 
     /// Direct console access (frames, raw bytes).

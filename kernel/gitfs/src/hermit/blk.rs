@@ -6,32 +6,34 @@ use gitfs_format::{Error, Result};
 use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
 use virtio_drivers::transport::pci::bus::PciRoot;
 use virtio_drivers::transport::pci::{PciTransport, VirtioPciError};
+use virtio_drivers::transport::DeviceType;
 
 use super::hal::HermitHal;
-use super::pci::{enable, find_virtio_blk, PortCam};
+use super::pci::{enable, find_virtio, PortCam};
 use crate::blockdev::{CachedDisk, SectorDisk};
 
 /// One device request reads at most this much (bounded by the bounce-buffer size).
 pub const MAX_REQUEST: usize = 256 * 1024;
 
-/// Why no disk could be opened.
+/// Why a virtio device (the disk, the channel) could not be opened.
 #[derive(Debug)]
 pub enum OpenError {
     NoDevice,
-    Transport(VirtioPciError),
-    Device(virtio_drivers::Error),
+    /// The device's name and what its PCI transport said.
+    Transport(&'static str, VirtioPciError),
+    Device(&'static str, virtio_drivers::Error),
 }
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OpenError::NoDevice => write!(f, "no virtio-blk device on the PCI bus"),
-            OpenError::Transport(VirtioPciError::MissingCommonConfig) => write!(
+            OpenError::Transport(d, VirtioPciError::MissingCommonConfig) => write!(
                 f,
-                "virtio-blk device has no modern (virtio 1.0) interface: do not use disable-modern=on"
+                "{d} device has no modern (virtio 1.0) interface: do not use disable-modern=on"
             ),
-            OpenError::Transport(e) => write!(f, "virtio-blk PCI transport: {e}"),
-            OpenError::Device(e) => write!(f, "virtio-blk device: {e}"),
+            OpenError::Transport(d, e) => write!(f, "{d} PCI transport: {e}"),
+            OpenError::Device(d, e) => write!(f, "{d} device: {e}"),
         }
     }
 }
@@ -71,11 +73,12 @@ impl SectorDisk for VirtioDisk {
 /// Finds, enables and initialises the first virtio-blk device.
 pub fn open() -> core::result::Result<CachedDisk<VirtioDisk>, OpenError> {
     let mut root = PciRoot::new(PortCam);
-    let (df, _info) = find_virtio_blk(&root).ok_or(OpenError::NoDevice)?;
+    let (df, _info) = find_virtio(&root, DeviceType::Block).ok_or(OpenError::NoDevice)?;
     enable(&mut root, df);
     let transport =
-        PciTransport::new::<HermitHal, _>(&mut root, df).map_err(OpenError::Transport)?;
-    let blk = VirtIOBlk::<HermitHal, _>::new(transport).map_err(OpenError::Device)?;
+        PciTransport::new::<HermitHal, _>(&mut root, df)
+        .map_err(|e| OpenError::Transport("virtio-blk", e))?;
+    let blk = VirtIOBlk::<HermitHal, _>::new(transport).map_err(|e| OpenError::Device("virtio-blk", e))?;
     let sectors = blk.capacity();
     Ok(CachedDisk::new(VirtioDisk { blk, sectors }))
 }

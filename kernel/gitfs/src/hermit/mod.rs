@@ -1,9 +1,10 @@
 //! Hardware glue for the Hermit unikernel (x86_64 only): clock, PCI, DMA, virtio-blk,
-//! and (feature `net`) the raw socket calls a server needs.
+//! a virtio-console channel, and (feature `net`) the raw socket calls a server needs.
 //! The application runs in ring 0 next to the kernel, so it may use port I/O and
 //! read the page tables itself.
 
 mod blk;
+pub mod channel;
 pub mod mount;
 mod clock;
 pub mod com2;

@@ -1,5 +1,5 @@
-//! PCI configuration space through the legacy ports 0xCF8/0xCFC, and a scan for the
-//! virtio-blk device on bus 0 and behind PCI-to-PCI bridges.
+//! PCI configuration space through the legacy ports 0xCF8/0xCFC, and a scan for virtio
+//! devices on bus 0 and behind PCI-to-PCI bridges.
 
 use std::collections::BTreeSet;
 
@@ -51,8 +51,11 @@ impl ConfigurationAccess for PortCam {
     }
 }
 
-/// The first virtio block device, searching bus 0 then the buses behind bridges.
-pub fn find_virtio_blk(root: &PciRoot<PortCam>) -> Option<(DeviceFunction, DeviceFunctionInfo)> {
+/// The first virtio device of type `kind`, searching bus 0 then the buses behind bridges.
+pub fn find_virtio(
+    root: &PciRoot<PortCam>,
+    kind: DeviceType,
+) -> Option<(DeviceFunction, DeviceFunctionInfo)> {
     let mut pending = vec![0u8];
     let mut seen = BTreeSet::new();
     while let Some(bus) = pending.pop() {
@@ -60,7 +63,7 @@ pub fn find_virtio_blk(root: &PciRoot<PortCam>) -> Option<(DeviceFunction, Devic
             continue; // a misconfigured bridge must not make us loop
         }
         for (df, info) in root.enumerate_bus(bus) {
-            if virtio_device_type(&info) == Some(DeviceType::Block) {
+            if virtio_device_type(&info) == Some(kind) {
                 return Some((df, info));
             }
             if info.header_type == HeaderType::PciPciBridge {

@@ -15,6 +15,7 @@ mod http;
 mod serve;
 mod stats;
 mod std_fs;
+mod transport;
 
 /// Benchmark the gitfs unikernel under QEMU (TCG unless told otherwise): boot time,
 /// serving over the console, console transports, HTTP, std::fs on a mount.
@@ -62,6 +63,15 @@ enum Cmd {
         #[command(flatten)]
         boot: BootOpts,
     },
+    /// Transports: the virtio-console channel next to the serial console in the same
+    /// run (a large file, small files one by one and pipelined), and the export of a
+    /// real source tree next to `git archive | tar -x`.
+    Transport {
+        #[command(flatten)]
+        opts: transport::Opts,
+        #[command(flatten)]
+        boot: BootOpts,
+    },
     /// std::fs on a gitfs mount: the `fsprobe` app reads every file with `fs::read` and
     /// with the library's direct read in one boot; open+metadata p50/p99.
     StdFs {
@@ -106,6 +116,7 @@ fn real_main() -> Result<ExitCode> {
         Cmd::Serve { opts, boot } => serve::run(&opts, &boot.config(None, &[])?)?,
         Cmd::Console { opts } => console::run(&opts)?,
         Cmd::Http { requests, boot } => return http::bench(&boot, requests),
+        Cmd::Transport { opts, boot } => transport::run(&opts, &boot.config(None, &[])?)?,
         Cmd::StdFs { opts, boot } => std_fs::run(&opts, &boot.config(None, &[])?)?,
     }
     Ok(ExitCode::SUCCESS)

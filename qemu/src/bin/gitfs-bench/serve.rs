@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use gitfs_format::{EntryMode, FileDevice, Image, ObjectId, ObjectKind};
-use gitfs_qemu::{artifacts, Session, VmConfig};
+use gitfs_qemu::{artifacts, Session, Transport, VmConfig};
 use gitfs_testkit::Xorshift;
 
 use crate::stats::{median, ms, percentile};
@@ -126,11 +126,11 @@ fn files_image(cache: &Path, imager: &Path, n: usize) -> Result<PathBuf> {
     })
 }
 
-const SMALL_FILES: usize = 1000;
-const BIG: &str = "big.bin";
+pub const SMALL_FILES: usize = 1000;
+pub const BIG: &str = "big.bin";
 
 /// 1000 small files of 64 B to 4 KiB (random bytes) and one large random file.
-fn fetch_image(cache: &Path, imager: &Path, big_mib: usize) -> Result<PathBuf> {
+pub fn fetch_image(cache: &Path, imager: &Path, big_mib: usize) -> Result<PathBuf> {
     cached_image(cache, imager, &format!("fetch-{big_mib}m"), |dir| {
         let mut rng = Xorshift::new(0x5eed_1234_abcd_0001);
         for i in 0..SMALL_FILES {
@@ -141,13 +141,13 @@ fn fetch_image(cache: &Path, imager: &Path, big_mib: usize) -> Result<PathBuf> {
     })
 }
 
-fn small_path(i: usize) -> String {
+pub fn small_path(i: usize) -> String {
     format!("small/s{:02}/f{i:04}.bin", i / 100)
 }
 
 // ---------------------------------------------------------------- host library
 
-fn host_open(img: &Path) -> Result<Image<FileDevice>> {
+pub fn host_open(img: &Path) -> Result<Image<FileDevice>> {
     Image::open(FileDevice::open(img).with_context(|| img.display().to_string())?)
         .map_err(|e| anyhow::anyhow!("{}: {e}", img.display()))
 }
@@ -175,7 +175,7 @@ fn host_walk(img: &Path) -> Result<(Duration, u64)> {
 }
 
 /// Host equivalent of `@get`: path lookup, read, SHA-1 check.
-fn host_get(image: &mut Image<FileDevice>, path: &str) -> Result<Vec<u8>> {
+pub fn host_get(image: &mut Image<FileDevice>, path: &str) -> Result<Vec<u8>> {
     let (_, id): (EntryMode, ObjectId) = image
         .lookup(path.as_bytes())
         .map_err(|e| anyhow::anyhow!("{path}: {e}"))?
@@ -191,11 +191,17 @@ fn host_get(image: &mut Image<FileDevice>, path: &str) -> Result<Vec<u8>> {
 
 // ---------------------------------------------------------------- tables
 
+/// A session on `img` over the serial console (this benchmark's subject).
 fn session(base: &VmConfig, img: &Path) -> Result<Session> {
+    session_on(base, img, Transport::Serial)
+}
+
+/// A session on `img` over `transport`.
+pub fn session_on(base: &VmConfig, img: &Path, transport: Transport) -> Result<Session> {
     let mut c = base.clone();
     c.disk = Some(img.to_path_buf());
     c.app_args.retain(|a| a != "--no-disk");
-    Session::boot(&c).with_context(|| format!("booting with {}", img.display()))
+    Session::boot_with(&c, transport).with_context(|| format!("booting with {}", img.display()))
 }
 
 fn boot_table(opts: &Opts, base: &VmConfig, imager: &Path, cache: &Path) -> Result<()> {

@@ -1,0 +1,361 @@
+//! `gitfs-bench transport`: the virtio-console channel next to the serial console
+//! (COM1), same image, same run: a large file, small files one by one and pipelined,
+//! and the export of a real source tree next to `git archive | tar -x` on the host.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::Args;
+use gitfs_qemu::{artifacts, export, Session, Transport, VmConfig};
+
+use crate::serve::{fetch_image, host_get, host_open, session_on, small_path, BIG, SMALL_FILES};
+use crate::stats::{ms, percentile};
+
+#[derive(Args)]
+pub struct Opts {
+    /// Size of the large file in MiB.
+    #[arg(long, default_value_t = 10)]
+    big_mib: usize,
+    /// Small-file fetches per transport.
+    #[arg(long, default_value_t = 200)]
+    fetches: usize,
+    /// A directory to export (repeatable; default: the Rust standard library source of
+    /// the pinned nightly, `library/` of its rust-src component).
+    #[arg(long, value_name = "DIR")]
+    corpus: Vec<PathBuf>,
+    /// Leave the serial console out of the export table (it takes minutes).
+    #[arg(long)]
+    no_serial_export: bool,
+}
+
+const TRANSPORTS: [Transport; 2] = [Transport::Serial, Transport::Virtio];
+
+fn name(t: Transport) -> &'static str {
+    match t {
+        Transport::Serial => "serial (COM1)",
+        Transport::Virtio => "virtio channel",
+        Transport::Auto => "auto",
+    }
+}
+
+fn mbps(bytes: f64, d: Duration) -> f64 {
+    bytes / d.as_secs_f64().max(1e-9) / 1e6
+}
+
+/// What one transport measured on the fetch image.
+struct Fetch {
+    ping_p50: f64,
+    first_big: Duration,
+    again_big: Duration,
+    small: Vec<f64>,
+    pipelined: Duration,
+}
+
+pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
+    let root = artifacts::repo_root();
+    let cache = root.join("target").join("bench");
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let imager = crate::imager(None)?;
+    ensure!(opts.big_mib > 0, "--big-mib must be at least 1");
+    let img = fetch_image(&cache, &imager, opts.big_mib)?;
+    let n = opts.fetches.clamp(1, SMALL_FILES);
+    let paths: Vec<String> = (0..n)
+        .map(|k| small_path((k * 7 + 3) % SMALL_FILES))
+        .collect();
+    let mut host_img = host_open(&img)?;
+    let big = host_get(&mut host_img, BIG)?;
+    let mut small_bytes = 0;
+    let mut host_small = Vec::new();
+    for p in &paths {
+        let data = host_get(&mut host_img, p)?;
+        small_bytes += data.len();
+        host_small.push(data);
+    }
+    println!(
+        "Transports: the framed protocol on the serial console (COM1, escaped) and on the \
+         virtio-console channel (raw, pipelined), QEMU TCG, 1 vCPU, -m {}, same image",
+        base.memory
+    );
+    println!();
+    let mut rows = Vec::new();
+    for t in TRANSPORTS {
+        let mut s = session_on(base, &img, t)?;
+        ensure!(
+            s.transport() == t,
+            "asked for {t:?}, got {:?}",
+            s.transport()
+        );
+        s.set_idle_timeout(Duration::from_secs(300));
+        rows.push(fetch_rows(&mut s, &paths, &big, &host_small)?);
+        let exit = s.quit()?;
+        ensure!(
+            exit == gitfs_qemu::Exit::Success,
+            "{}: stop ended with {exit}",
+            name(t)
+        );
+    }
+    let size = big.len() as f64;
+    let (serial, virtio) = (&rows[0], &rows[1]);
+    println!("| measure | serial (COM1) | virtio channel | virtio vs serial |");
+    println!("|---|---:|---:|---:|");
+    let speed = |label: &str, f: fn(&Fetch) -> Duration| {
+        let (a, b) = (mbps(size, f(serial)), mbps(size, f(virtio)));
+        println!(
+            "| {label} | {a:.2} MB/s ({:.0} ms) | {b:.1} MB/s ({:.0} ms) | {:.0}x |",
+            ms(f(serial)),
+            ms(f(virtio)),
+            b / a
+        );
+    };
+    let mib = opts.big_mib;
+    speed(
+        &format!("{mib} MiB file, first @get (read + inflate + SHA-1 + transfer)"),
+        |f| f.first_big,
+    );
+    speed(
+        &format!("{mib} MiB file, @get again (kept in memory: transfer)"),
+        |f| f.again_big,
+    );
+    speed(
+        &format!("{mib} MiB file, guest work (first minus again)"),
+        |f| f.first_big.saturating_sub(f.again_big),
+    );
+    let lat = |label: &str, a: f64, b: f64| {
+        println!(
+            "| {label} | {a:.2} ms | {b:.2} ms | {:.1}x |",
+            a / b.max(1e-9)
+        );
+    };
+    lat("@ping p50", serial.ping_p50, virtio.ping_p50);
+    let (ss, vs) = (&serial.small, &virtio.small);
+    let avg = small_bytes / n;
+    lat(
+        &format!("small file (avg {avg} B) one at a time, p50"),
+        percentile(ss, 50.0),
+        percentile(vs, 50.0),
+    );
+    lat(
+        &format!("small file (avg {avg} B) one at a time, p99"),
+        percentile(ss, 99.0),
+        percentile(vs, 99.0),
+    );
+    let per_file = |d: Duration| ms(d) / n as f64;
+    lat(
+        &format!("{n} small files pipelined, per file"),
+        per_file(serial.pipelined),
+        per_file(virtio.pipelined),
+    );
+    println!();
+    println!(
+        "The serial console pipelines nothing (its echo must precede each response): its \
+         pipelined row is the same requests one at a time."
+    );
+    println!();
+    export_table(opts, base, &imager)
+}
+
+fn fetch_rows(s: &mut Session, paths: &[String], big: &[u8], small: &[Vec<u8>]) -> Result<Fetch> {
+    let mut ping = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        s.ping()?;
+        ping.push(ms(t.elapsed()));
+    }
+    ping.sort_by(f64::total_cmp);
+    // The first read pays the guest's work (read, inflate, SHA-1) and the transfer; the
+    // blob then stays in memory, so the second pays the transfer alone.
+    let t = Instant::now();
+    let got = s.get(BIG)?;
+    let first_big = t.elapsed();
+    ensure!(got == big, "{BIG}: bytes differ from the host library's");
+    let t = Instant::now();
+    let got = s.get(BIG)?;
+    let again_big = t.elapsed();
+    ensure!(got == big, "{BIG}: bytes differ on the second read");
+    let mut lat = Vec::new();
+    for (p, want) in paths.iter().zip(small) {
+        let t = Instant::now();
+        let got = s.get(p)?;
+        lat.push(ms(t.elapsed()));
+        ensure!(&got == want, "{p}: bytes differ from the host library's");
+    }
+    lat.sort_by(f64::total_cmp);
+    let t = Instant::now();
+    let mut wrong = None;
+    s.get_each(paths, |i, blob| {
+        if blob?.data != small[i] {
+            wrong = Some(i);
+        }
+        Ok::<(), gitfs_qemu::Error>(())
+    })?;
+    let pipelined = t.elapsed();
+    if let Some(i) = wrong {
+        bail!("{}: pipelined bytes differ", paths[i]);
+    }
+    Ok(Fetch {
+        ping_p50: percentile(&ping, 50.0),
+        first_big,
+        again_big,
+        small: lat,
+        pipelined,
+    })
+}
+
+/// The default corpus: the pinned nightly's standard library source.
+fn default_corpus() -> Result<PathBuf> {
+    // kernel/ pins the nightly in its rust-toolchain.toml.
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(artifacts::repo_root().join("kernel"))
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output()
+        .context("running rustc --print sysroot")?;
+    ensure!(out.status.success(), "rustc --print sysroot failed");
+    let sysroot = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    let lib = sysroot.join("lib/rustlib/src/rust/library");
+    ensure!(
+        lib.is_dir(),
+        "{} missing (the rust-src component, `just setup` installs it)",
+        lib.display()
+    );
+    Ok(lib)
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    let out = Command::new("git")
+        .args(["-c", "core.autocrlf=false", "-c", "core.quotePath=false"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.org")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.org")
+        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running git {args:?}"))?;
+    ensure!(out.status.success(), "git {args:?} failed");
+    Ok(out.stdout)
+}
+
+/// Files, bytes of a tree on the host.
+fn tree_size(dir: &Path) -> Result<(u64, u64)> {
+    let (mut files, mut bytes) = (0, 0);
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            let (f, b) = tree_size(&e.path())?;
+            files += f;
+            bytes += b;
+        } else {
+            files += 1;
+            bytes += e.metadata()?.len();
+        }
+    }
+    Ok((files, bytes))
+}
+
+fn export_table(opts: &Opts, base: &VmConfig, imager: &Path) -> Result<()> {
+    let corpora = if opts.corpus.is_empty() {
+        vec![default_corpus()?]
+    } else {
+        opts.corpus.clone()
+    };
+    let work = artifacts::repo_root().join("target/bench/export");
+    println!(
+        "Export of a source tree: `gitfs-qemu export` (boot, every directory listed, every \
+         file fetched and written; boot included) next to `git archive HEAD | tar -x` on \
+         the host, same commit"
+    );
+    println!();
+    println!(
+        "| corpus | files | MB | git archive \\| tar -x | virtio export | of it: boot | serial export | virtio vs serial |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, src) in corpora.iter().enumerate() {
+        let _ = std::fs::remove_dir_all(&work);
+        let repo = work.join(format!("repo-{i}"));
+        std::fs::create_dir_all(&repo)?;
+        // A repository of the corpus, so git and the image hold the same commit.
+        let gd = repo.join("git");
+        let gd_arg = format!("--git-dir={}", gd.display());
+        let wt_arg = format!("--work-tree={}", src.display());
+        git(&repo, &["init", "-q", "--bare", &gd.to_string_lossy()])?;
+        git(&repo, &[&gd_arg, &wt_arg, "add", "-A", "-f"])?;
+        git(&repo, &[&gd_arg, "commit", "-q", "-m", "corpus"])?;
+        let img = work.join(format!("corpus-{i}.img"));
+        let st = Command::new(imager)
+            .arg("make")
+            .arg(&gd)
+            .arg(&img)
+            .args(["--force", "--quiet"])
+            .status()
+            .context("running imager")?;
+        ensure!(st.success(), "imager make {} failed", gd.display());
+
+        let git_out = work.join(format!("git-{i}"));
+        std::fs::create_dir_all(&git_out)?;
+        let t = Instant::now();
+        let mut archive = Command::new("git")
+            .arg(&gd_arg)
+            .args(["archive", "HEAD"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("git archive")?;
+        let tar = Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(&git_out)
+            .stdin(archive.stdout.take().context("git archive stdout")?)
+            .status()
+            .context("tar")?;
+        ensure!(
+            archive.wait()?.success() && tar.success(),
+            "git archive | tar -x failed"
+        );
+        let git_time = t.elapsed();
+        let (files, bytes) = tree_size(&git_out)?;
+
+        let timed = |t: Transport| -> Result<(Duration, Duration)> {
+            let out = work.join(format!("export-{i}-{t:?}"));
+            let start = Instant::now();
+            let mut s = session_on(base, &img, t)?;
+            let boot = start.elapsed();
+            s.set_idle_timeout(Duration::from_secs(120));
+            export::export(&mut s, b"", &out, false)?;
+            ensure!(s.quit()? == gitfs_qemu::Exit::Success, "export: bad stop");
+            let total = start.elapsed();
+            ensure!(
+                tree_size(&out)? == (files, bytes),
+                "{}: export differs from git archive in size",
+                src.display()
+            );
+            Ok((total, boot))
+        };
+        let (virtio, boot) = timed(Transport::Virtio)?;
+        let serial = if opts.no_serial_export {
+            None
+        } else {
+            Some(timed(Transport::Serial)?.0)
+        };
+        println!(
+            "| {} | {files} | {:.1} | {:.2} s | {:.2} s | {:.2} s | {} | {} |",
+            src.display(),
+            bytes as f64 / 1e6,
+            git_time.as_secs_f64(),
+            virtio.as_secs_f64(),
+            boot.as_secs_f64(),
+            serial.map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64())),
+            serial.map_or("-".into(), |d| format!(
+                "{:.0}x",
+                d.as_secs_f64() / virtio.as_secs_f64().max(1e-9)
+            )),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}

@@ -166,12 +166,15 @@ pub fn handle_line<D: BlockDevice, W: Write>(
     }
 }
 
+/// Runs the closure it is given with the shared [`Fs`] locked.
+pub type LendFs<'a, D> = dyn Fn(&mut dyn FnMut(&mut Fs<D>)) + 'a;
+
 /// Answers one request line on a channel that shares the file system with others:
 /// `with_fs` runs a closure with the [`Fs`] locked. A whole file (`@get`) is taken out
 /// under the lock and sent after it is released, so a long transfer on one channel does
 /// not hold up the others.
 pub fn answer_shared<D: BlockDevice, W: Write>(
-    with_fs: &dyn Fn(&mut dyn FnMut(&mut Fs<D>)),
+    with_fs: &LendFs<'_, D>,
     line: &[u8],
     framing: Framing,
     out: &mut W,

@@ -4,7 +4,7 @@
 use super::*;
 use gitfs::fs::Fs;
 use gitfs::tree::testimage::{corrupt_image, noise, Entry, Repo};
-use gitfs_console::{parse_info, parse_records, Client, Decoder, Response};
+use gitfs_console::{encode_request, parse_info, parse_records, Client, Decoder, Response};
 use gitfs_format::{object_id, ObjectKind};
 use gitfs_testkit::console::{echo, output as console_out};
 
@@ -535,4 +535,56 @@ fn random_requests_each_get_one_response() {
         lines += 1;
     }
     assert_eq!(serve_all(&mut fs, &input).len(), lines);
+}
+
+/// The virtio channel's way: every request through `answer_shared` over a locked `Fs`,
+/// payloads raw, all requests pipelined in one input; the responses, decoded in order
+/// by a raw decoder, equal git's bytes, errors included.
+#[test]
+fn pipelined_raw_answers_through_the_shared_lock_equal_git() {
+    use std::sync::Mutex;
+    let repo = sample_repo();
+    let fs = Mutex::new(Fs::open(repo.image().unwrap()).unwrap());
+    let blobs: Vec<_> = ls_tree_all(&repo)
+        .into_iter()
+        .filter(|(_, ty, _, _)| ty == "blob")
+        .collect();
+    let mut input = Vec::new();
+    for (_, _, _, path) in &blobs {
+        input.extend(encode_request(&Request::Get(path.clone())));
+        input.extend(encode_request(&Request::Stat(path.clone())));
+    }
+    input.extend(encode_request(&Request::Get(b"nope".to_vec())));
+    input.extend(encode_request(&Request::Get(b"docs".to_vec())));
+    input.extend(encode_request(&Request::Ls(b"names".to_vec())));
+    let mut out = Vec::new();
+    let lent = |f: &mut dyn FnMut(&mut Fs<Vec<u8>>)| f(&mut fs.lock().unwrap());
+    let exit = serve_with(&input[..], &mut out, |line, out| {
+        answer_shared(&lent, line, Framing::Raw, out)
+    });
+    assert_eq!(exit, ExitRequest::EndOfInput);
+    let mut d = Decoder::new().with_framing(Framing::Raw);
+    let mut rest = &out[..];
+    let mut all = Vec::new();
+    while !rest.is_empty() {
+        let (n, r) = d.feed(rest);
+        rest = &rest[n..];
+        all.push(r.expect("complete").expect("well-formed"));
+    }
+    assert_eq!(all.len(), 2 * blobs.len() + 3);
+    let mut all = all.into_iter();
+    for (mode, _, id, path) in &blobs {
+        let want = repo.git(&["cat-file", "blob", id], None).unwrap();
+        let (fields, payload) = ok_payload(all.next().unwrap());
+        assert!(payload == want, "{}", show(path));
+        assert_eq!(fields[1..], [format!("{mode:06o}"), id.clone()]);
+        let (_, stat) = ok_payload(all.next().unwrap());
+        assert_eq!(parse_records(&stat).unwrap()[0].name, *path);
+    }
+    assert_eq!(err_code(all.next().unwrap()), ErrorCode::NotFound);
+    assert_eq!(err_code(all.next().unwrap()), ErrorCode::IsADirectory);
+    let (_, names) = ok_payload(all.next().unwrap());
+    assert_eq!(parse_records(&names).unwrap().len(), 10);
+    // Raw payloads hold the bytes the serial console would have escaped.
+    assert!(out.contains(&0x7F) && out.contains(&0x08));
 }

@@ -109,5 +109,5 @@ fuzz SECONDS="60": setup
     command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
     run() { (cd "$1" && cargo +{{nightly}} fuzz run "$2" -- -max_total_time={{SECONDS}} -rss_limit_mb=1024); }
     for t in header pack_entry delta tree image; do run format/fuzz "$t"; done
-    for t in request_line decoder records; do run console/fuzz "$t"; done
+    for t in request_line decoder records channel; do run console/fuzz "$t"; done
     run http/fuzz request

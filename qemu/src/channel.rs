@@ -87,7 +87,7 @@ pub fn window() -> usize {
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(212_992);
-    (wmem / 3).clamp(32 * 1024, 128 * 1024) / CREDIT_UNIT * CREDIT_UNIT
+    (wmem / 2).clamp(32 * 1024, 128 * 1024) / CREDIT_UNIT * CREDIT_UNIT
 }
 
 impl ChannelStream {

@@ -14,7 +14,7 @@ use gitfs_qemu::{blob_id, Error, Exit, Session, Transport, Vm};
 use gitfs_tests::assert_gone;
 
 mod common;
-use common::{disk_config, git, git_text, ls_tree, make_image, noise, show};
+use common::{boot_on, disk_config, git, git_text, ls_tree, make_image, noise, show};
 
 struct Fixture {
     repo: PathBuf,
@@ -58,11 +58,6 @@ fn fixture() -> &'static Fixture {
         make_image(&repo, &image, &[]);
         Fixture { repo, image }
     })
-}
-
-fn boot_on(image: &Path, t: Transport) -> Session {
-    Session::boot_with(&disk_config(image), t)
-        .unwrap_or_else(|e| panic!("boot on {t:?} with {}: {e}", image.display()))
 }
 
 fn finish(s: Session) {

@@ -70,6 +70,13 @@ fn get_writes_exact_bytes() {
     let want = git(&f.repo, &["cat-file", "blob", "HEAD:docs/bin.dat"]);
     assert!(ok(&cli(&["get", "docs/bin.dat"])) == want);
     assert_eq!(ok(&cli(&["get", "README.md"])), b"# cli\n");
+    // Each transport on its own: the virtio channel, and COM1 without the device.
+    for t in ["virtio", "serial"] {
+        assert!(
+            ok(&cli(&["get", "docs/bin.dat", "--transport", t])) == want,
+            "--transport {t}"
+        );
+    }
 }
 
 #[test]

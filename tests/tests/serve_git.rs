@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use gitfs_qemu::session::EntryKind;
-use gitfs_qemu::{Error, Exit, Session};
+use gitfs_qemu::{Error, Exit, Session, Transport};
 use gitfs_tests::assert_gone;
 
 mod common;
-use common::{boot, git, git_text, hex, kind_of, ls_tree, make_image, noise, show};
+use common::{boot, boot_on, git, git_text, hex, kind_of, ls_tree, make_image, noise, show};
 
 struct Fixture {
     repo: PathBuf,
@@ -117,8 +117,17 @@ fn finish(s: Session) {
 
 #[test]
 fn every_entry_equals_git() {
+    every_entry_equals_git_on(Transport::Serial);
+}
+
+#[test]
+fn every_entry_equals_git_on_the_virtio_channel() {
+    every_entry_equals_git_on(Transport::Virtio);
+}
+
+fn every_entry_equals_git_on(t: Transport) {
     let f = fixture();
-    let mut s = boot(&f.image);
+    let mut s = boot_on(&f.image, t);
     let head = git_text(&f.repo, &["rev-parse", "HEAD"]);
     let tree = git_text(&f.repo, &["rev-parse", "HEAD^{tree}"]);
     let all = ls_tree(&f.repo, "HEAD", &["-r", "-t"]);
@@ -284,8 +293,17 @@ fn ranges_equal_git_bytes() {
 
 #[test]
 fn every_error_answered_and_console_keeps_serving() {
+    every_error_answered_on(Transport::Serial);
+}
+
+#[test]
+fn every_error_answered_on_the_virtio_channel() {
+    every_error_answered_on(Transport::Virtio);
+}
+
+fn every_error_answered_on(t: Transport) {
     let f = fixture();
-    let mut s = boot(&f.image);
+    let mut s = boot_on(&f.image, t);
     let readme = git_blob(
         &f.repo,
         &git_text(&f.repo, &["rev-parse", "HEAD:README.md"]),

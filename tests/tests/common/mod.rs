@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use gitfs_qemu::{artifacts, Session, VmConfig};
+use gitfs_qemu::{artifacts, Session, Transport, VmConfig};
 
 /// A binary of this workspace (target/debug/NAME), built once per test process: cargo
 /// does not build other packages' binaries for a test.
@@ -109,9 +109,16 @@ pub fn disk_config(image: &Path) -> VmConfig {
     c
 }
 
+/// A session on `image` over the serial console.
 pub fn boot(image: &Path) -> Session {
-    match Session::boot(&disk_config(image)) {
-        Ok(s) => s,
+    boot_on(image, Transport::Serial)
+}
+
+/// A session on `image` over `transport` (which it checks it got).
+pub fn boot_on(image: &Path, transport: Transport) -> Session {
+    match Session::boot_with(&disk_config(image), transport) {
+        Ok(s) if transport == Transport::Auto || s.transport() == transport => s,
+        Ok(s) => panic!("asked for {transport:?}, got {:?}", s.transport()),
         Err(e) => panic!("boot with {} failed: {e}", image.display()),
     }
 }

@@ -97,6 +97,7 @@ bench: build
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- boot-time --runs 10
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- serve
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- console --bytes 4194304 --rounds 3
+    cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- transport
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- http
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- std-fs
 

@@ -162,7 +162,7 @@ fn serve_channel(channel: Channel, answer: Answer) {
             let (reader, writer) = channel.split();
             let input = io::BufReader::with_capacity(16 * 1024, reader);
             let output = io::BufWriter::with_capacity(64 * 1024, writer);
-            finish(server::serve_with(input, output, |line, out| {
+            finish(server::serve_pipelined(input, output, |line, out| {
                 answer(line, Framing::Raw, out)
             }))
         });

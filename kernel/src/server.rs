@@ -66,9 +66,32 @@ pub fn serve<D: BlockDevice, R: BufRead, W: Write>(
 
 /// [`serve`] with each line answered by `answer` (`Ok(true)` for `quit`): lets a caller
 /// lock a shared [`Fs`] per request, so other users (HTTP) run between requests.
-pub fn serve_with<R: BufRead, W: Write, F>(
+/// Output is flushed after every answer.
+pub fn serve_with<R: BufRead, W: Write, F>(input: R, output: W, answer: F) -> ExitRequest
+where
+    F: FnMut(&[u8], &mut W) -> io::Result<bool>,
+{
+    serve_loop(input, output, |_| false, answer)
+}
+
+/// [`serve_with`] for a channel where requests arrive pipelined: output is flushed only
+/// when no further whole request is already waiting in `input`'s buffer, so a batch of
+/// small answers leaves in a few large writes instead of one write each.
+pub fn serve_pipelined<R: io::Read, W: Write, F>(
+    input: io::BufReader<R>,
+    output: W,
+    answer: F,
+) -> ExitRequest
+where
+    F: FnMut(&[u8], &mut W) -> io::Result<bool>,
+{
+    serve_loop(input, output, |i| i.buffer().contains(&b'\n'), answer)
+}
+
+fn serve_loop<R: BufRead, W: Write, F>(
     mut input: R,
     mut output: W,
+    queued: impl Fn(&R) -> bool,
     mut answer: F,
 ) -> ExitRequest
 where
@@ -87,7 +110,13 @@ where
             }
             Ok(LineRead::Line) => answer(&line, &mut output),
         };
-        match result.and_then(|quit| output.flush().map(|()| quit)) {
+        let flushed = |quit: bool| {
+            if quit || !queued(&input) {
+                output.flush()?;
+            }
+            Ok(quit)
+        };
+        match result.and_then(flushed) {
             Ok(true) => return ExitRequest::Quit,
             Ok(false) => {}
             Err(_) => return ExitRequest::OutputError,

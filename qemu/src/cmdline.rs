@@ -39,8 +39,8 @@ pub struct QemuArgs {
     pub serial: Serial,
     /// Host port on 127.0.0.1 forwarded to the guest's HTTP port (8080) over virtio-net.
     pub http_port: Option<u16>,
-    /// A virtio-console port (the program channel) whose chardev connects to this
-    /// abstract Unix socket name.
+    /// A virtio-console port (the program channel) on this chardev (QEMU's `-chardev`
+    /// value, id `gitfsch`: see [`crate::channel::ChannelEnd::chardev`]).
     pub channel: Option<String>,
 }
 
@@ -149,11 +149,11 @@ impl QemuArgs {
             // The kernel rejects the transitional (legacy) device.
             a.push("virtio-net-pci,netdev=n0,disable-legacy=on".into());
         }
-        if let Some(name) = &self.channel {
+        if let Some(chardev) = &self.channel {
             // Port 0 of a device without multiport: the guest's driver needs nothing
             // but the console queues.
             a.push("-chardev".into());
-            a.push(format!("socket,id=gitfsch,path={},abstract=on", qemu_escape(name)).into());
+            a.push(chardev.into());
             a.push("-device".into());
             a.push("virtio-serial-pci,disable-legacy=on,max_ports=1".into());
             a.push("-device".into());
@@ -298,7 +298,7 @@ mod tests {
     fn virtio_channel_on_an_abstract_socket() {
         let mut a = base();
         assert!(!joined(&a).contains("virtconsole"));
-        a.channel = Some("gitfs-1,2".into());
+        a.channel = Some("socket,id=gitfsch,path=gitfs-1,,2,abstract=on".into());
         assert!(joined(&a).contains(
             "-no-reboot -chardev socket,id=gitfsch,path=gitfs-1,,2,abstract=on \
              -device virtio-serial-pci,disable-legacy=on,max_ports=1 \

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use gitfs_qemu::channel::Backend;
 use gitfs_qemu::{
     artifacts, run_interactive, BootOpts, Error, Exit, Session, Transport, Vm, VmConfig,
 };
@@ -158,6 +159,9 @@ struct SessionOpts {
     /// attached), `auto` (virtio when the kernel serves it, else COM1).
     #[arg(long, value_enum, default_value = "auto")]
     transport: Transport,
+    /// QEMU chardev backend of the virtio channel: a Unix socket or a pair of FIFOs.
+    #[arg(long, value_enum, default_value = "socket", value_name = "BACKEND")]
+    channel: Backend,
 }
 
 #[derive(Args)]
@@ -354,6 +358,7 @@ fn with_session(
     let mut config = opts.boot.config(Some(image), &[])?;
     // Large files take a while over the serial console; the limit is on silence.
     config.request_timeout = Duration::from_secs(60);
+    config.channel = Some(opts.channel);
     let mut session = match Session::boot_with(&config, opts.transport) {
         Ok(s) => s,
         Err(Error::ExitedEarly {

@@ -1,7 +1,6 @@
 //! A running QEMU with the gitfs kernel: boot, talk, stop; never left behind.
 
 use std::io::Read;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::accel::{self, Accel, AccelMode};
 use crate::artifacts::{self, Artifacts};
-use crate::channel::ChannelListener;
+use crate::channel::{Backend, ChannelEnd, ChannelIo};
 use crate::cmdline::{self, QemuArgs, Serial};
 use crate::console::Console;
 use crate::error::{Error, Result};
@@ -51,9 +50,10 @@ pub struct VmConfig {
     /// Serve the guest's HTTP port on 127.0.0.1:PORT (needs the http kernel build),
     /// through a [`Relay`] in front of QEMU's own forward.
     pub http_port: Option<u16>,
-    /// Attach the virtio-console program channel (see [`crate::channel`]); the kernel
-    /// serves on it when it has a driver (`channel=virtio` in its ready line).
-    pub channel: bool,
+    /// Attach the virtio-console program channel on this chardev backend (see
+    /// [`crate::channel`]); the kernel serves on it when it has a driver
+    /// (`channel=virtio` in its ready line).
+    pub channel: Option<Backend>,
     /// Appended to QEMU's command line as they are (for example a second `-serial`).
     pub extra_args: Vec<String>,
     pub boot_timeout: Duration,
@@ -75,7 +75,7 @@ impl Default for VmConfig {
             app_args: Vec::new(),
             disk: None,
             http_port: None,
-            channel: false,
+            channel: None,
             extra_args: Vec::new(),
             // TCG boots in well under a second, but the machine is shared and loaded.
             boot_timeout: Duration::from_secs(60),
@@ -227,8 +227,8 @@ pub struct Vm {
     boot_timeout: Duration,
     request_timeout: Duration,
     stop_timeout: Duration,
-    /// Where QEMU's virtio-console chardev connects, if the config asked for one.
-    channel: Option<ChannelListener>,
+    /// Where QEMU's virtio-console chardev meets us, if the config asked for one.
+    channel: Option<ChannelEnd>,
     /// Declared last: dropped after QEMU is killed.
     relay: Option<Relay>,
 }
@@ -239,12 +239,13 @@ impl Vm {
         let accel = config.resolve_accel()?;
         let mut args = config.qemu_args(accel, Serial::Stdio)?;
         let relay = http_relay(config, &mut args)?;
-        let channel = if config.channel {
-            let listener = ChannelListener::bind()?;
-            args.channel = Some(listener.name().to_string());
-            Some(listener)
-        } else {
-            None
+        let channel = match config.channel {
+            Some(backend) => {
+                let end = ChannelEnd::new(backend)?;
+                args.channel = Some(end.chardev("gitfsch"));
+                Some(end)
+            }
+            None => None,
         };
         let mut vm = Vm::spawn_args(&args, config)?;
         vm.relay = relay;
@@ -411,13 +412,13 @@ impl Vm {
 
     /// The virtio-console channel's host end (once: the stream is handed over). QEMU
     /// connects while it starts, so this waits only briefly.
-    pub fn take_channel(&mut self) -> Result<UnixStream> {
-        let listener = self
+    pub fn take_channel(&mut self) -> Result<ChannelIo> {
+        let end = self
             .channel
-            .take()
+            .as_ref()
             .ok_or_else(|| Error::NoChannel("no virtio-console device was attached".into()))?;
         let child = &mut self.child;
-        listener.accept(Instant::now() + Duration::from_secs(10), || {
+        end.connect(Instant::now() + Duration::from_secs(10), || {
             matches!(child.try_wait(), Ok(None))
         })
     }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gitfs_console::{Client, Framing, Request, Response};
-use gitfs_qemu::channel::ChannelStream;
+use gitfs_qemu::channel::{Backend, ChannelStream};
 use gitfs_qemu::session::CHANNEL_READY_WORD;
 use gitfs_qemu::{blob_id, Error, Exit, Session, Transport, Vm};
 use gitfs_tests::assert_gone;
@@ -68,8 +68,19 @@ fn finish(s: Session) {
 
 #[test]
 fn pipelined_gets_equal_git_in_order() {
+    pipelined_gets_on(Backend::Socket);
+}
+
+#[test]
+fn pipelined_gets_equal_git_in_order_over_fifos() {
+    pipelined_gets_on(Backend::Pipe);
+}
+
+fn pipelined_gets_on(backend: Backend) {
     let f = fixture();
-    let mut s = boot_on(&f.image, Transport::Virtio);
+    let mut config = disk_config(&f.image);
+    config.channel = Some(backend);
+    let mut s = Session::boot_with(&config, Transport::Virtio).expect("boot");
     assert_eq!(s.transport(), Transport::Virtio);
     assert!(
         s.ready().line.contains(CHANNEL_READY_WORD),
@@ -158,7 +169,7 @@ fn serial_console_answers_while_a_large_transfer_runs() {
     let f = fixture();
     let want = git(&f.repo, &["cat-file", "blob", &format!("HEAD:{BIG}")]);
     let mut config = disk_config(&f.image);
-    config.channel = true;
+    config.channel = Some(Backend::Socket);
     let mut vm = Vm::boot(&config).expect("boot");
     let pid = vm.pid();
     let stream = vm.take_channel().expect("channel");
@@ -224,7 +235,7 @@ fn transports_auto_serial_virtio_and_the_fallback() {
     // A kernel that does not serve the channel (the diagnostic console, no image): auto
     // falls back to COM1, virtio refuses with a clear error.
     let mut config = gitfs_tests::config();
-    config.channel = true;
+    config.channel = Some(Backend::Socket);
     let s = Session::boot_with(&config, Transport::Auto).expect("auto boot");
     assert_eq!(s.transport(), Transport::Serial);
     let pid = s.pid();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
+use gitfs_qemu::channel::Backend;
 use gitfs_qemu::{artifacts, export, Session, Transport, VmConfig};
 
 use crate::serve::{fetch_image, host_get, host_open, session_on, small_path, BIG, SMALL_FILES};
@@ -30,21 +31,53 @@ pub struct Opts {
     no_serial_export: bool,
 }
 
-const TRANSPORTS: [Transport; 2] = [Transport::Serial, Transport::Virtio];
+/// One way to reach the kernel: a transport and, for the channel, its chardev backend.
+#[derive(Clone, Copy)]
+struct Lane {
+    name: &'static str,
+    transport: Transport,
+    backend: Backend,
+}
 
-fn name(t: Transport) -> &'static str {
-    match t {
-        Transport::Serial => "serial (COM1)",
-        Transport::Virtio => "virtio channel",
-        Transport::Auto => "auto",
-    }
+/// COM1, then the virtio channel on a socket and on FIFOs (QEMU drops console output in
+/// both cases, so both carry the same credit flow control).
+const LANES: [Lane; 3] = [
+    Lane {
+        name: "serial (COM1)",
+        transport: Transport::Serial,
+        backend: Backend::Socket,
+    },
+    Lane {
+        name: "virtio, socket",
+        transport: Transport::Virtio,
+        backend: Backend::Socket,
+    },
+    Lane {
+        name: "virtio, FIFOs",
+        transport: Transport::Virtio,
+        backend: Backend::Pipe,
+    },
+];
+
+fn boot(base: &VmConfig, img: &Path, lane: Lane) -> Result<Session> {
+    let mut c = base.clone();
+    c.channel = Some(lane.backend);
+    let mut s = session_on(&c, img, lane.transport)?;
+    ensure!(
+        s.transport() == lane.transport,
+        "{}: got {:?}",
+        lane.name,
+        s.transport()
+    );
+    s.set_idle_timeout(Duration::from_secs(300));
+    Ok(s)
 }
 
 fn mbps(bytes: f64, d: Duration) -> f64 {
     bytes / d.as_secs_f64().max(1e-9) / 1e6
 }
 
-/// What one transport measured on the fetch image.
+/// What one lane measured on the fetch image.
 struct Fetch {
     ping_p50: f64,
     first_big: Duration,
@@ -76,30 +109,24 @@ pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
     }
     println!(
         "Transports: the framed protocol on the serial console (COM1, escaped) and on the \
-         virtio-console channel (raw, pipelined), QEMU TCG, 1 vCPU, -m {}, same image",
+         virtio-console channel (raw, pipelined; chardev on a Unix socket or on FIFOs), \
+         QEMU TCG, 1 vCPU, -m {}, same image",
         base.memory
     );
     println!();
     let mut rows = Vec::new();
-    for t in TRANSPORTS {
-        let mut s = session_on(base, &img, t)?;
-        ensure!(
-            s.transport() == t,
-            "asked for {t:?}, got {:?}",
-            s.transport()
-        );
-        s.set_idle_timeout(Duration::from_secs(300));
+    for lane in LANES {
+        let mut s = boot(base, &img, lane)?;
         let mut row = fetch_rows(&mut s, &paths, &big, &host_small)?;
         let exit = s.quit()?;
         ensure!(
             exit == gitfs_qemu::Exit::Success,
             "{}: stop ended with {exit}",
-            name(t)
+            lane.name
         );
         // The guest's work alone: a 1-byte range of the big file in a fresh boot still
         // reads, inflates and hashes all of it, and sends almost nothing.
-        let mut s = session_on(base, &img, t)?;
-        s.set_idle_timeout(Duration::from_secs(300));
+        let mut s = boot(base, &img, lane)?;
         let start = Instant::now();
         ensure!(s.range(BIG, 0, 1)? == big[..1], "{BIG}: first byte differs");
         row.guest_work = start.elapsed();
@@ -107,16 +134,30 @@ pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
         rows.push(row);
     }
     let size = big.len() as f64;
-    let (serial, virtio) = (&rows[0], &rows[1]);
-    println!("| measure | serial (COM1) | virtio channel | virtio vs serial |");
-    println!("|---|---:|---:|---:|");
-    let speed = |label: &str, f: fn(&Fetch) -> Duration| {
-        let (a, b) = (mbps(size, f(serial)), mbps(size, f(virtio)));
+    let serial = &rows[0];
+    println!(
+        "| measure | {} | socket vs COM1 | FIFOs vs COM1 |",
+        LANES.map(|l| l.name).join(" | ")
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let row = |label: &str, cells: Vec<String>, ratios: [f64; 2]| {
         println!(
-            "| {label} | {a:.2} MB/s ({:.0} ms) | {b:.1} MB/s ({:.0} ms) | {:.0}x |",
-            ms(f(serial)),
-            ms(f(virtio)),
-            b / a
+            "| {label} | {} | {:.0}x | {:.0}x |",
+            cells.join(" | "),
+            ratios[0],
+            ratios[1]
+        );
+    };
+    let speed = |label: &str, f: fn(&Fetch) -> Duration| {
+        let cells = rows
+            .iter()
+            .map(|r| format!("{:.1} MB/s ({:.0} ms)", mbps(size, f(r)), ms(f(r))))
+            .collect();
+        let base = f(serial).as_secs_f64();
+        row(
+            label,
+            cells,
+            [1, 2].map(|i| base / f(&rows[i]).as_secs_f64().max(1e-9)),
         );
     };
     let mib = opts.big_mib;
@@ -132,31 +173,24 @@ pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
         &format!("{mib} MiB file, guest work only (@range 0 1 in a fresh boot)"),
         |f| f.guest_work,
     );
-    let lat = |label: &str, a: f64, b: f64| {
-        println!(
-            "| {label} | {a:.2} ms | {b:.2} ms | {:.1}x |",
-            a / b.max(1e-9)
-        );
+    let lat = |label: &str, f: &dyn Fn(&Fetch) -> f64| {
+        let cells = rows.iter().map(|r| format!("{:.2} ms", f(r))).collect();
+        let base = f(serial);
+        row(label, cells, [1, 2].map(|i| base / f(&rows[i]).max(1e-9)));
     };
-    lat("@ping p50", serial.ping_p50, virtio.ping_p50);
-    let (ss, vs) = (&serial.small, &virtio.small);
+    lat("@ping p50", &|f| f.ping_p50);
     let avg = small_bytes / n;
     lat(
         &format!("small file (avg {avg} B) one at a time, p50"),
-        percentile(ss, 50.0),
-        percentile(vs, 50.0),
+        &|f| percentile(&f.small, 50.0),
     );
     lat(
         &format!("small file (avg {avg} B) one at a time, p99"),
-        percentile(ss, 99.0),
-        percentile(vs, 99.0),
+        &|f| percentile(&f.small, 99.0),
     );
-    let per_file = |d: Duration| ms(d) / n as f64;
-    lat(
-        &format!("{n} small files pipelined, per file"),
-        per_file(serial.pipelined),
-        per_file(virtio.pipelined),
-    );
+    lat(&format!("{n} small files pipelined, per file"), &|f| {
+        ms(f.pipelined) / n as f64
+    });
     println!();
     println!(
         "The serial console pipelines nothing (its echo must precede each response): its \
@@ -284,9 +318,9 @@ fn export_table(opts: &Opts, base: &VmConfig, imager: &Path) -> Result<()> {
     );
     println!();
     println!(
-        "| corpus | files | MB | git archive \\| tar -x | virtio export | of it: boot | serial export | virtio vs serial |"
+        "| corpus | files | MB | git archive \\| tar -x | virtio, socket | virtio, FIFOs | boot (socket) | serial (COM1) | socket vs COM1 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (i, src) in corpora.iter().enumerate() {
         let _ = std::fs::remove_dir_all(&work);
         let repo = work.join(format!("repo-{i}"));
@@ -331,12 +365,11 @@ fn export_table(opts: &Opts, base: &VmConfig, imager: &Path) -> Result<()> {
         let git_time = t.elapsed();
         let (files, bytes) = tree_size(&git_out)?;
 
-        let timed = |t: Transport| -> Result<(Duration, Duration)> {
-            let out = work.join(format!("export-{i}-{t:?}"));
+        let timed = |lane: Lane| -> Result<(Duration, Duration)> {
+            let out = work.join(format!("export-{i}-{}", lane.name.replace([' ', ','], "")));
             let start = Instant::now();
-            let mut s = session_on(base, &img, t)?;
+            let mut s = boot(base, &img, lane)?;
             let boot = start.elapsed();
-            s.set_idle_timeout(Duration::from_secs(120));
             export::export(&mut s, b"", &out, false)?;
             ensure!(s.quit()? == gitfs_qemu::Exit::Success, "export: bad stop");
             let total = start.elapsed();
@@ -345,25 +378,29 @@ fn export_table(opts: &Opts, base: &VmConfig, imager: &Path) -> Result<()> {
                 "{}: export differs from git archive in size",
                 src.display()
             );
+            let _ = std::fs::remove_dir_all(&out);
             Ok((total, boot))
         };
-        let (virtio, boot) = timed(Transport::Virtio)?;
+        let (socket, boot_time) = timed(LANES[1])?;
+        let (fifos, _) = timed(LANES[2])?;
         let serial = if opts.no_serial_export {
             None
         } else {
-            Some(timed(Transport::Serial)?.0)
+            Some(timed(LANES[0])?.0)
         };
+        let secs = |d: Duration| format!("{:.2} s", d.as_secs_f64());
         println!(
-            "| {} | {files} | {:.1} | {:.2} s | {:.2} s | {:.2} s | {} | {} |",
+            "| {} | {files} | {:.1} | {} | {} | {} | {} | {} | {} |",
             src.display(),
             bytes as f64 / 1e6,
-            git_time.as_secs_f64(),
-            virtio.as_secs_f64(),
-            boot.as_secs_f64(),
-            serial.map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64())),
+            secs(git_time),
+            secs(socket),
+            secs(fifos),
+            secs(boot_time),
+            serial.map_or("-".into(), secs),
             serial.map_or("-".into(), |d| format!(
                 "{:.0}x",
-                d.as_secs_f64() / virtio.as_secs_f64().max(1e-9)
+                d.as_secs_f64() / socket.as_secs_f64().max(1e-9)
             )),
         );
     }

@@ -137,6 +137,16 @@ fn export_equals_git_archive_and_refuses_what_it_must() {
         Some(&Node::File(b"#!/bin/sh\necho hi\n".to_vec(), true))
     );
 
+    // The same over COM1 alone (no virtio device: one request at a time) and over FIFOs.
+    for (name, args) in [
+        ("serial", &["--transport", "serial"][..]),
+        ("fifos", &["--transport", "virtio", "--channel", "pipe"][..]),
+    ] {
+        let out = dir.join(format!("out-{name}"));
+        export_ok(&image, &out, args);
+        assert!(snapshot(&out) == want, "export over {name} differs from git archive");
+    }
+
     // A subtree.
     let sub = dir.join("sub");
     export_ok(&image, &sub, &["--path", "docs"]);

@@ -143,7 +143,7 @@ impl Session {
             .split_whitespace()
             .any(|w| w == CHANNEL_READY_WORD)
         {
-            let stream = ChannelStream::new(vm.take_channel()?, idle_timeout)
+            let stream = ChannelStream::new(vm.connect_channel()?, idle_timeout)
                 .map_err(Error::io("setting up the virtio-console channel"))?;
             Link::Virtio(
                 Client::new(stream)
@@ -262,10 +262,7 @@ impl Session {
                     && in_flight.len() < PIPELINE_DEPTH
                     && (in_flight.is_empty() || bytes + lines[next].len() <= PIPELINE_BYTES)
                 {
-                    let Link::Virtio(client) = &mut self.link else {
-                        unreachable!("checked above")
-                    };
-                    let sent = client.send(&lines[next]);
+                    let sent = self.channel_client()?.send(&lines[next]);
                     self.checked(sent)?;
                     bytes += lines[next].len();
                     in_flight.push_back(next);
@@ -277,9 +274,7 @@ impl Session {
             };
             bytes -= lines[i].len();
             let idle = self.idle_timeout;
-            let Link::Virtio(client) = &mut self.link else {
-                unreachable!("checked above")
-            };
+            let client = self.channel_client()?;
             let received = set_idle(client, idle).and_then(|()| client.receive());
             let resp = self.checked(received)?;
             if failed.is_none() {
@@ -289,6 +284,16 @@ impl Session {
             }
         }
         failed.map_or(Ok(()), Err)
+    }
+
+    /// The virtio channel's client (pipelining needs it).
+    fn channel_client(&mut self) -> Result<&mut Client<ChannelStream>> {
+        match &mut self.link {
+            Link::Virtio(client) => Ok(client),
+            Link::Serial => Err(Error::Protocol(
+                "pipelined requests need the virtio channel".into(),
+            )),
+        }
     }
 
     /// The session's view of a client result: a damaged stream or a timeout poisons it.

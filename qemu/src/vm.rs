@@ -410,9 +410,9 @@ impl Vm {
         self.stop_timeout
     }
 
-    /// The virtio-console channel's host end (once: the stream is handed over). QEMU
-    /// connects while it starts, so this waits only briefly.
-    pub fn take_channel(&mut self) -> Result<ChannelIo> {
+    /// Connects the host end of the virtio-console channel (once). QEMU takes its end
+    /// while it starts, so this waits only briefly.
+    pub fn connect_channel(&mut self) -> Result<ChannelIo> {
         let end = self
             .channel
             .as_ref()

@@ -172,7 +172,7 @@ fn serial_console_answers_while_a_large_transfer_runs() {
     config.channel = Some(Backend::Socket);
     let mut vm = Vm::boot(&config).expect("boot");
     let pid = vm.pid();
-    let stream = vm.take_channel().expect("channel");
+    let stream = vm.connect_channel().expect("channel");
     let reader = std::thread::spawn(move || {
         let stream = ChannelStream::new(stream, Duration::from_secs(60)).expect("stream");
         let mut client = Client::new(stream).with_framing(Framing::Raw);

@@ -144,7 +144,10 @@ fn export_equals_git_archive_and_refuses_what_it_must() {
     ] {
         let out = dir.join(format!("out-{name}"));
         export_ok(&image, &out, args);
-        assert!(snapshot(&out) == want, "export over {name} differs from git archive");
+        assert!(
+            snapshot(&out) == want,
+            "export over {name} differs from git archive"
+        );
     }
 
     // A subtree.

@@ -52,8 +52,13 @@ impl std::io::Read for Loopback<'_> {
 fn serve_all(fs: &mut Fs<Vec<u8>>, input: &[u8]) -> Vec<Response> {
     let mut out = Vec::new();
     assert_eq!(serve(fs, input, &mut out), ExitRequest::EndOfInput);
-    let mut d = Decoder::new();
-    let mut rest = &out[..];
+    decode_all(&out, Framing::Escaped)
+}
+
+/// Every response in `out`, each complete and undamaged.
+fn decode_all(out: &[u8], framing: Framing) -> Vec<Response> {
+    let mut d = Decoder::new().with_framing(framing);
+    let mut rest = out;
     let mut all = Vec::new();
     while !rest.is_empty() {
         let (n, r) = d.feed(rest);
@@ -563,14 +568,7 @@ fn pipelined_raw_answers_through_the_shared_lock_equal_git() {
         answer_shared(&lent, line, Framing::Raw, out)
     });
     assert_eq!(exit, ExitRequest::EndOfInput);
-    let mut d = Decoder::new().with_framing(Framing::Raw);
-    let mut rest = &out[..];
-    let mut all = Vec::new();
-    while !rest.is_empty() {
-        let (n, r) = d.feed(rest);
-        rest = &rest[n..];
-        all.push(r.expect("complete").expect("well-formed"));
-    }
+    let all = decode_all(&out, Framing::Raw);
     assert_eq!(all.len(), 2 * blobs.len() + 3);
     let mut all = all.into_iter();
     for (mode, _, id, path) in &blobs {

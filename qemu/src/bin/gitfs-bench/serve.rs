@@ -191,6 +191,18 @@ pub fn host_get(image: &mut Image<FileDevice>, path: &str) -> Result<Vec<u8>> {
 
 // ---------------------------------------------------------------- tables
 
+/// Milliseconds of `n` `@ping` round trips, sorted.
+pub fn ping_times(s: &mut Session, n: usize) -> Result<Vec<f64>> {
+    let mut ping = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        s.ping()?;
+        ping.push(ms(t.elapsed()));
+    }
+    ping.sort_by(f64::total_cmp);
+    Ok(ping)
+}
+
 /// A session on `img` over the serial console (this benchmark's subject).
 fn session(base: &VmConfig, img: &Path) -> Result<Session> {
     session_on(base, img, Transport::Serial)
@@ -278,13 +290,7 @@ fn fetch_table(opts: &Opts, base: &VmConfig, imager: &Path, cache: &Path) -> Res
         .collect();
 
     // Per-request overhead of the console alone.
-    let mut ping = Vec::new();
-    for _ in 0..50 {
-        let t = Instant::now();
-        s.ping()?;
-        ping.push(ms(t.elapsed()));
-    }
-    ping.sort_by(f64::total_cmp);
+    let ping = ping_times(&mut s, 50)?;
     // The same request padded to 200 bytes (trailing blanks are trimmed): the cost of
     // request bytes going in (each is echoed by the kernel as four bytes).
     let mut padded_line = b"@ping".to_vec();

@@ -11,7 +11,9 @@ use clap::Args;
 use gitfs_qemu::channel::Backend;
 use gitfs_qemu::{artifacts, export, Session, Transport, VmConfig};
 
-use crate::serve::{fetch_image, host_get, host_open, session_on, small_path, BIG, SMALL_FILES};
+use crate::serve::{
+    fetch_image, host_get, host_open, ping_times, session_on, small_path, BIG, SMALL_FILES,
+};
 use crate::stats::{ms, percentile};
 
 #[derive(Args)]
@@ -201,13 +203,7 @@ pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
 }
 
 fn fetch_rows(s: &mut Session, paths: &[String], big: &[u8], small: &[Vec<u8>]) -> Result<Fetch> {
-    let mut ping = Vec::new();
-    for _ in 0..50 {
-        let t = Instant::now();
-        s.ping()?;
-        ping.push(ms(t.elapsed()));
-    }
-    ping.sort_by(f64::total_cmp);
+    let ping = ping_times(s, 50)?;
     // The first read pays the guest's work (read, inflate, SHA-1) and the transfer; the
     // blob then stays in memory, so the second pays the transfer alone.
     let t = Instant::now();

@@ -77,9 +77,10 @@ serve IMAGE *ARGS: build
 run *ARGS: build
     cargo run -q --release -p gitfs-qemu -- run "$@"
 
+# OPTIONS as for `gitfs-qemu export`: --path SUBDIR, --force, --transport ...
 # Boot with IMAGE and write its whole tree into DIR (created; must be empty).
-export IMAGE DIR: build
-    cargo run -q --release -p gitfs-qemu -- export "$1" "$2"
+export IMAGE DIR *OPTIONS: build
+    cargo run -q --release -p gitfs-qemu -- export "$@"
 
 # Each line exactly as `git -c core.quotePath=false ls-tree -r -l HEAD` prints it.
 # Boot the `walk` example app (plain std::fs) on IMAGE: one line per file and symlink.

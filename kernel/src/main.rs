@@ -153,7 +153,8 @@ fn open_channel() -> Option<Channel> {
 }
 
 /// The framed protocol, raw payloads, on the channel's own thread; pipelined requests
-/// are answered in order. `quit` there stops the unikernel as on the console.
+/// are answered in order. `quit` there stops the unikernel as on the console; a failing
+/// channel ends only its thread (the serial console goes on serving).
 #[cfg(target_os = "hermit")]
 fn serve_channel(channel: Channel, answer: Answer) {
     let spawned = std::thread::Builder::new()
@@ -162,9 +163,15 @@ fn serve_channel(channel: Channel, answer: Answer) {
             let (reader, writer) = channel.split();
             let input = io::BufReader::with_capacity(16 * 1024, reader);
             let output = io::BufWriter::with_capacity(64 * 1024, writer);
-            finish(server::serve_pipelined(input, output, |line, out| {
+            let ended = server::serve_pipelined(input, output, |line, out| {
                 answer(line, Framing::Raw, out)
-            }))
+            });
+            match ended {
+                ExitRequest::Quit => finish(ended),
+                other => println!(
+                    "gitfs warning: virtio channel ended ({other:?}); serving on the serial console only"
+                ),
+            }
         });
     if let Err(e) = spawned {
         println!("gitfs warning: virtio-console thread: {e}; serving on the serial console only");

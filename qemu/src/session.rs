@@ -138,11 +138,12 @@ impl Session {
     pub fn new(mut vm: Vm) -> Result<Session> {
         let ready = Ready::parse(vm.wait_ready()?);
         let idle_timeout = vm.request_timeout();
-        let link = if ready
+        let offered = ready
             .line
             .split_whitespace()
-            .any(|w| w == CHANNEL_READY_WORD)
-        {
+            .any(|w| w == CHANNEL_READY_WORD);
+        // A channel of the caller's own (extra QEMU arguments) is not ours to use.
+        let link = if offered && vm.has_channel() {
             let stream = ChannelStream::new(vm.connect_channel()?, idle_timeout)
                 .map_err(Error::io("setting up the virtio-console channel"))?;
             Link::Virtio(

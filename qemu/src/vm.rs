@@ -410,6 +410,11 @@ impl Vm {
         self.stop_timeout
     }
 
+    /// Whether this VM was started with the program channel attached.
+    pub fn has_channel(&self) -> bool {
+        self.channel.is_some()
+    }
+
     /// Connects the host end of the virtio-console channel (once). QEMU takes its end
     /// while it starts, so this waits only briefly.
     pub fn connect_channel(&mut self) -> Result<ChannelIo> {

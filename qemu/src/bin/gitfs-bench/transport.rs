@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
+use gitfs_console::Request;
 use gitfs_qemu::channel::Backend;
+use gitfs_qemu::session::Response;
 use gitfs_qemu::{artifacts, export, Session, Transport, VmConfig};
 
 use crate::serve::{
@@ -317,6 +319,7 @@ fn export_table(opts: &Opts, base: &VmConfig, imager: &Path) -> Result<()> {
         "| corpus | files | MB | git archive \\| tar -x | virtio, socket | virtio, FIFOs | boot (socket) | serial (COM1) | socket vs COM1 |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut breakdowns = Vec::new();
     for (i, src) in corpora.iter().enumerate() {
         let _ = std::fs::remove_dir_all(&work);
         let repo = work.join(format!("repo-{i}"));
@@ -384,6 +387,8 @@ fn export_table(opts: &Opts, base: &VmConfig, imager: &Path) -> Result<()> {
         } else {
             Some(timed(LANES[0])?.0)
         };
+        let split = where_export_time_goes(base, &img, &git_out)?;
+        breakdowns.push((src.display().to_string(), socket, boot_time, split));
         let secs = |d: Duration| format!("{:.2} s", d.as_secs_f64());
         println!(
             "| {} | {files} | {:.1} | {} | {} | {} | {} | {} | {} |",
@@ -400,6 +405,85 @@ fn export_table(opts: &Opts, base: &VmConfig, imager: &Path) -> Result<()> {
             )),
         );
     }
+    println!();
+    println!(
+        "Where the export's time goes (socket; each pass in a boot of its own, blobs \
+         read cold): boot; the guest's work for every file (`@range 0 1`, pipelined: \
+         lookup, disk read, inflate, SHA-1, almost no payload); the transfer (`@get` of \
+         every file, pipelined, minus that work); the rest (listing, writing files on \
+         the host)."
+    );
+    println!();
+    println!("| corpus | export | boot | guest work | transfer | rest |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, total, boot, (work, get)) in breakdowns {
+        let secs = |d: Duration| format!("{:.2} s", d.as_secs_f64());
+        println!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            secs(total),
+            secs(boot),
+            secs(work),
+            secs(get.saturating_sub(work)),
+            secs(total.saturating_sub(boot + get)),
+        );
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Every file below `dir`, as paths relative to it.
+fn files_below(dir: &Path) -> Result<Vec<Vec<u8>>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                todo.push(e.path());
+            } else {
+                let rel = e.path();
+                let rel = rel.strip_prefix(dir)?;
+                out.push(rel.as_os_str().as_bytes().to_vec());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// (guest work, pipelined @get) for every file of the exported tree, each in a fresh
+/// boot on the socket channel.
+fn where_export_time_goes(
+    base: &VmConfig,
+    img: &Path,
+    tree: &Path,
+) -> Result<(Duration, Duration)> {
+    let paths = files_below(tree)?;
+    let pass = |requests: Vec<Request>| -> Result<Duration> {
+        let mut s = boot(base, img, LANES[1])?;
+        let start = Instant::now();
+        s.pipeline(&requests, |i, resp| match resp {
+            Response::Ok { .. } => Ok(()),
+            Response::Err { message, .. } => bail!("{}: {message}", show(&paths[i])),
+        })?;
+        let took = start.elapsed();
+        s.quit()?;
+        Ok(took)
+    };
+    let work = pass(
+        paths
+            .iter()
+            .map(|p| Request::Range {
+                offset: 0,
+                len: 1,
+                path: p.clone(),
+            })
+            .collect(),
+    )?;
+    let get = pass(paths.iter().map(|p| Request::Get(p.clone())).collect())?;
+    Ok((work, get))
+}
+
+fn show(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
 }

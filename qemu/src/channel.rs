@@ -27,7 +27,7 @@ pub enum Backend {
     /// A Unix socket (abstract name) QEMU connects to.
     #[default]
     Socket,
-    /// Two FIFOs, `NAME.in` and `NAME.out`, in a private temporary directory.
+    /// Two FIFOs (QEMU's `pipe` chardev) in a private temporary directory.
     Pipe,
 }
 

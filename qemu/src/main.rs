@@ -154,9 +154,7 @@ enum Cmd {
 struct SessionOpts {
     #[command(flatten)]
     boot: BootOpts,
-    /// Channel for requests: `virtio` (a virtio-console port, fast, pipelined; an
-    /// error if the kernel does not serve it), `serial` (COM1 only, no virtio device
-    /// attached), `auto` (virtio when the kernel serves it, else COM1).
+    /// Channel for requests.
     #[arg(long, value_enum, default_value = "auto")]
     transport: Transport,
     /// QEMU chardev backend of the virtio channel: a Unix socket or a pair of FIFOs.

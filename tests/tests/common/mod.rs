@@ -7,8 +7,9 @@ use std::sync::Mutex;
 
 use gitfs_qemu::{artifacts, Session, Transport, VmConfig};
 
-/// A binary of this workspace (target/debug/NAME), built once per test process: cargo
-/// does not build other packages' binaries for a test.
+/// A binary of this workspace (target/debug/NAME, or target/release/NAME for tests built
+/// with `--release`), built once per test process: cargo does not build other packages'
+/// binaries for a test.
 pub fn workspace_bin(package: &str, name: &str) -> PathBuf {
     static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
@@ -18,10 +19,17 @@ pub fn workspace_bin(package: &str, name: &str) -> PathBuf {
     let root = artifacts::repo_root();
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bin = target.join("debug").join(name);
+    // The profile the tests themselves were built with (`--release` for the long runs).
+    let (profile, release) = if cfg!(debug_assertions) {
+        ("debug", None)
+    } else {
+        ("release", Some("--release"))
+    };
+    let bin = target.join(profile).join(name);
     // Always ask cargo: a no-op when fresh, a rebuild when the sources changed.
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "-q", "-p", package, "--bin", name])
+        .args(release)
         .current_dir(&root)
         .status()
         .expect("running cargo");

@@ -14,7 +14,7 @@ use gitfs_qemu::{blob_id, Error, Exit, Session, Transport, Vm};
 use gitfs_tests::assert_gone;
 
 mod common;
-use common::{boot_on, disk_config, git, git_text, ls_tree, make_image, noise, show};
+use common::{boot_on, disk_config, git, git_text, ls_tree, make_image, noise, show, write_file};
 
 struct Fixture {
     repo: PathBuf,
@@ -30,11 +30,7 @@ fn fixture() -> &'static Fixture {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("channel");
         let _ = std::fs::remove_dir_all(&dir);
         let repo = dir.join("repo");
-        let w = |rel: &str, data: &[u8]| {
-            let p = repo.join(rel);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(p, data).expect("write");
-        };
+        let w = |rel: &str, data: &[u8]| write_file(&repo, rel, data);
         w("README.md", b"# channel\n");
         w("empty", b"");
         let every_byte: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();

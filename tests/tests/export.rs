@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 mod common;
-use common::{git, git_text, make_image, noise, workspace_bin};
+use common::{git, git_text, make_image, noise, workspace_bin, write_file};
 
 /// What a directory holds, by relative path: file bytes and exec bit, link targets,
 /// directories.
@@ -87,11 +87,7 @@ fn git_archive_into(repo: &Path, treeish: &str, dest: &Path) {
 
 fn repo(dir: &Path) -> PathBuf {
     let repo = dir.join("repo");
-    let w = |rel: &str, data: &[u8]| {
-        let p = repo.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, data).expect("write");
-    };
+    let w = |rel: &str, data: &[u8]| write_file(&repo, rel, data);
     w("README.md", b"# export\n");
     w("docs/read me.md", b"spaces in the name\n");
     w("docs/\u{e9}t\u{e9} \u{2603}.txt", b"non-ASCII name\n");

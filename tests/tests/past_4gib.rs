@@ -19,7 +19,7 @@ use gitfs_qemu::{Error, Exit, Transport};
 use gitfs_tests::assert_gone;
 
 mod common;
-use common::{boot_on, git, ls_tree, make_image, noise, show};
+use common::{boot_on, git, ls_tree, make_image, noise, show, write_file};
 
 /// Past 2^32, and not a multiple of the sector size.
 const SHIFT: u64 = (1 << 32) + 12_345;
@@ -67,11 +67,7 @@ fn every_file_past_4_gib_equals_git() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("past-4gib");
     let _ = std::fs::remove_dir_all(&dir);
     let repo = dir.join("repo");
-    let w = |rel: &str, data: &[u8]| {
-        let p = repo.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, data).expect("write");
-    };
+    let w = |rel: &str, data: &[u8]| write_file(&repo, rel, data);
     let text: String = (0..3000)
         .map(|i| format!("line {i} of the text\n"))
         .collect();

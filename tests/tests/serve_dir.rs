@@ -10,7 +10,9 @@ use gitfs_qemu::Exit;
 use gitfs_tests::assert_gone;
 
 mod common;
-use common::{boot, check_listing, hex, kind_of, ls_tree, make_image, noise, oracle_tree, show};
+use common::{
+    boot, check_listing, hex, kind_of, ls_tree, make_image, noise, oracle_tree, show, write_file,
+};
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -19,32 +21,26 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn put(root: &Path, rel: &str, data: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    std::fs::write(p, data).expect("write");
-}
-
 #[test]
 fn plain_directory_served_like_git_tree() {
     let dir = scratch("serve-dir");
     let src = dir.join("src");
-    put(&src, "index.html", b"<h1>hello</h1>\n");
-    put(&src, "empty.txt", b"");
-    put(&src, "assets/logo.bin", &noise(200_000, 3));
-    put(
+    write_file(&src, "index.html", b"<h1>hello</h1>\n");
+    write_file(&src, "empty.txt", b"");
+    write_file(&src, "assets/logo.bin", &noise(200_000, 3));
+    write_file(
         &src,
         "assets/all-bytes",
         &(0..=255u8).rev().cycle().take(10_000).collect::<Vec<_>>(),
     );
-    put(&src, "scripts/run.sh", b"#!/bin/sh\nexit 0\n");
+    write_file(&src, "scripts/run.sh", b"#!/bin/sh\nexit 0\n");
     std::fs::set_permissions(
         src.join("scripts/run.sh"),
         std::fs::Permissions::from_mode(0o755),
     )
     .expect("chmod");
-    put(&src, "données/été.txt", "accents\n".as_bytes());
-    put(&src, "a b/c d.txt", b"spaces\n");
+    write_file(&src, "données/été.txt", "accents\n".as_bytes());
+    write_file(&src, "a b/c d.txt", b"spaces\n");
     symlink("../index.html", src.join("scripts/index-link")).expect("symlink");
     let image = dir.join("dir.img");
     make_image(&src, &image, &["--date", "2024-05-01T12:00:00Z"]);
@@ -108,9 +104,9 @@ fn twenty_thousand_files_boot_and_serve() {
     let dir = scratch("serve-many");
     let src = dir.join("src");
     for i in 0..MANY {
-        put(
+        write_file(
             &src,
-            &many_path(i),
+            many_path(i),
             format!("content of file {i}\n")
                 .repeat(1 + i % 5)
                 .as_bytes(),

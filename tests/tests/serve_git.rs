@@ -10,7 +10,9 @@ use gitfs_qemu::{Error, Exit, Session, Transport};
 use gitfs_tests::assert_gone;
 
 mod common;
-use common::{boot, boot_on, git, git_text, hex, kind_of, ls_tree, make_image, noise, show};
+use common::{
+    boot, boot_on, git, git_text, hex, kind_of, ls_tree, make_image, noise, show, write_file,
+};
 
 struct Fixture {
     repo: PathBuf,
@@ -19,13 +21,6 @@ struct Fixture {
 
 const SUBMODULE_ID: &str = "0123456789abcdef0123456789abcdef01234567";
 const BIG: &str = "big/three-mib.bin";
-
-fn write(root: &Path, rel: &[u8], data: &[u8]) {
-    use std::os::unix::ffi::OsStrExt;
-    let p = root.join(std::ffi::OsStr::from_bytes(rel));
-    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    std::fs::write(&p, data).expect("write");
-}
 
 /// A repository with binary, empty, executable, symlink, non-ASCII, submodule, delta'd
 /// and multi-MiB content; made once per test binary.
@@ -39,45 +34,45 @@ fn fixture() -> &'static Fixture {
         git(&repo, &["init", "-q", "-b", "main"]);
         git(&repo, &["config", "core.autocrlf", "false"]);
 
-        write(&repo, b"README.md", b"# test repo\n\nserved by gitfs\n");
-        write(&repo, b"empty", b"");
+        write_file(&repo, b"README.md", b"# test repo\n\nserved by gitfs\n");
+        write_file(&repo, b"empty", b"");
         // Every byte value, dense in the ones the console mangles or the escape uses.
         let mut all: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
         all.extend(std::iter::repeat_n([0x08u8, 0x7f, 0x10, 0x00, b'\n', b'\r'], 500).flatten());
-        write(&repo, b"bin/all-bytes.bin", &all);
-        write(&repo, b"bin/tool.sh", b"#!/bin/sh\necho tool\n");
+        write_file(&repo, b"bin/all-bytes.bin", &all);
+        write_file(&repo, b"bin/tool.sh", b"#!/bin/sh\necho tool\n");
         let tool = repo.join("bin/tool.sh");
         std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let guide: String = (0..400)
             .map(|i| format!("line {i} of the guide\n"))
             .collect();
-        write(&repo, b"docs/guide.md", guide.as_bytes());
+        write_file(&repo, b"docs/guide.md", guide.as_bytes());
         // A near copy: the imager stores one as a delta of the other.
-        write(
+        write_file(
             &repo,
             b"docs/guide-copy.md",
             guide.replace("line 200 ", "LINE 200 ").as_bytes(),
         );
-        write(
+        write_file(
             &repo,
             "docs/naïve café.txt".as_bytes(),
             "ünïcödé\n".as_bytes(),
         );
-        write(&repo, b"docs/100%,+~ &x.txt", b"percent\n");
-        write(&repo, "docs/ünï/ß.txt".as_bytes(), b"nested non-ASCII\n");
-        write(
+        write_file(&repo, b"docs/100%,+~ &x.txt", b"percent\n");
+        write_file(&repo, "docs/ünï/ß.txt".as_bytes(), b"nested non-ASCII\n");
+        write_file(
             &repo,
             b"docs-x/after-docs",
             b"sorts between docs and docs/ in git order\n",
         );
-        write(&repo, b"deep/a/b/c/d/e/leaf.txt", b"leaf\n");
+        write_file(&repo, b"deep/a/b/c/d/e/leaf.txt", b"leaf\n");
         // Three MiB: random and text halves (stored and deflated zlib blocks), and an
         // edited copy stored as a delta.
         let mut big = noise(1536 * 1024, 7);
         big.extend(guide.as_bytes().iter().cycle().take(1536 * 1024));
-        write(&repo, BIG.as_bytes(), &big);
+        write_file(&repo, BIG.as_bytes(), &big);
         big[1_000_000..1_000_100].fill(b'!');
-        write(&repo, b"big/three-mib-edited.bin", &big);
+        write_file(&repo, b"big/three-mib-edited.bin", &big);
         symlink("README.md", repo.join("link")).expect("symlink");
         symlink("docs", repo.join("dir-link")).expect("symlink");
         symlink("../nowhere/at all", repo.join("docs/dangling")).expect("symlink");

@@ -131,6 +131,14 @@ pub fn boot_on(image: &Path, transport: Transport) -> Session {
     }
 }
 
+/// Writes `data` at `root/rel` (any bytes in `rel`), creating the directories on the way.
+pub fn write_file(root: &Path, rel: impl AsRef<[u8]>, data: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let p = root.join(std::ffi::OsStr::from_bytes(rel.as_ref()));
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&p, data).expect("write");
+}
+
 /// Printable form of a path for assertion messages.
 pub fn show(p: &[u8]) -> String {
     String::from_utf8_lossy(p).into_owned()

@@ -207,13 +207,7 @@ pub struct Inflater {
 impl Inflater {
     /// `size` must already be checked (see [`check_inflated_size`]).
     pub fn new(size: usize) -> Self {
-        Inflater {
-            state: Box::default(),
-            out: alloc::vec![0u8; size.min(INITIAL_OUTPUT)],
-            out_pos: 0,
-            size,
-            done: false,
-        }
+        Self::with_input_len(size, 0)
     }
 
     /// For a whole stream of `input_len` bytes: the output is allocated once when the

@@ -176,22 +176,32 @@ pub fn handle_line<D: BlockDevice, W: Write>(
     framing: Framing,
     out: &mut W,
 ) -> io::Result<bool> {
-    let Some((face, parsed)) = parse_line(line) else {
-        return Ok(false);
+    match parse_line(line) {
+        None => Ok(false),
+        Some((face, Err(e))) => reply_parse_error(out, face, &e),
+        Some((face, Ok(req))) => handle_request(fs, face, req, framing, out),
+    }
+}
+
+fn reply_parse_error<W: Write>(out: &mut W, face: Face, e: &ParseError) -> io::Result<bool> {
+    let code = match e {
+        ParseError::TooLong(_) => ErrorCode::TooLong,
+        _ => ErrorCode::BadRequest,
     };
-    match parsed {
-        Err(e) => {
-            let code = match e {
-                ParseError::TooLong(_) => ErrorCode::TooLong,
-                _ => ErrorCode::BadRequest,
-            };
-            reply_error(out, face, code, &e.to_string())?;
-            Ok(false)
-        }
-        Ok(req) => match face {
-            Face::Framed => framed(fs, req, Sender { out, framing }),
-            Face::Human => human(fs, req, out),
-        },
+    reply_error(out, face, code, &e.to_string())?;
+    Ok(false)
+}
+
+fn handle_request<D: BlockDevice, W: Write>(
+    fs: &mut Fs<D>,
+    face: Face,
+    req: Request,
+    framing: Framing,
+    out: &mut W,
+) -> io::Result<bool> {
+    match face {
+        Face::Framed => framed(fs, req, Sender { out, framing }),
+        Face::Human => human(fs, req, out),
     }
 }
 
@@ -208,18 +218,28 @@ pub fn answer_shared<D: BlockDevice, W: Write>(
     framing: Framing,
     out: &mut W,
 ) -> io::Result<bool> {
-    if let Some((Face::Framed, Ok(Request::Get(p)))) = parse_line(line) {
+    let (face, req) = match parse_line(line) {
+        None => return Ok(false),
+        // A malformed line needs no file system.
+        Some((face, Err(e))) => return reply_parse_error(out, face, &e),
+        Some((face, Ok(req))) => (face, req),
+    };
+    if let (Face::Framed, Request::Get(p)) = (face, &req) {
         let mut got = None;
-        with_fs(&mut |fs| got = Some(fs.get_shared(&p)));
+        with_fs(&mut |fs| got = Some(fs.get_shared(p)));
         let got = got.ok_or_else(|| io::Error::other("the file system was not lent"))?;
         let mut sender = Sender { out, framing };
         return match got {
             Ok((mode, id, data)) => sender.file(mode, id, &data).map(|()| false),
-            Err(e) => sender.fs_error(&p, &e),
+            Err(e) => sender.fs_error(p, &e),
         };
     }
-    let mut result = Ok(false);
-    with_fs(&mut |fs| result = handle_line(fs, line, framing, out));
+    let (mut req, mut result) = (Some(req), Ok(false));
+    with_fs(&mut |fs| {
+        if let Some(req) = req.take() {
+            result = handle_request(fs, face, req, framing, out);
+        }
+    });
     result
 }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use gitfs_console::flow::{Grant, CREDIT, CREDIT_UNIT};
 
+use crate::cmdline::qemu_escape;
 use crate::error::{Error, Result};
 
 /// The chardev backend that carries the channel.
@@ -197,11 +198,6 @@ fn set_blocking(f: &File) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// QEMU option values use `,` as a separator; a literal comma is written twice.
-fn qemu_escape(s: &str) -> String {
-    s.replace(',', ",,")
 }
 
 /// Half of what the chardev holds, within one credit unit and [`MAX_WINDOW`].

@@ -173,7 +173,7 @@ impl QemuArgs {
 }
 
 /// QEMU option values use `,` as a separator; a literal comma is written twice.
-fn qemu_escape(s: &str) -> String {
+pub(crate) fn qemu_escape(s: &str) -> String {
     s.replace(',', ",,")
 }
 

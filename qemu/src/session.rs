@@ -214,7 +214,10 @@ impl Session {
         }
         let idle = self.idle_timeout;
         let result = match &mut self.link {
-            Link::Virtio(client) => set_idle(client, idle).and_then(|()| client.exchange(bytes)),
+            Link::Virtio(client) => {
+                client.get_mut().set_idle(idle);
+                client.exchange(bytes)
+            }
             Link::Serial => {
                 let console = self.vm.console();
                 // Whatever arrived since the last response (stray log lines) is noise.
@@ -276,7 +279,8 @@ impl Session {
             bytes -= lines[i].len();
             let idle = self.idle_timeout;
             let client = self.channel_client()?;
-            let received = set_idle(client, idle).and_then(|()| client.receive());
+            client.get_mut().set_idle(idle);
+            let received = client.receive();
             let resp = self.checked(received)?;
             if failed.is_none() {
                 if let Err(e) = each(i, resp) {
@@ -518,11 +522,6 @@ pub fn blob_id(data: &[u8]) -> String {
     h.update(format!("blob {}\0", data.len()).as_bytes());
     h.update(data);
     h.digest().to_string()
-}
-
-fn set_idle(client: &mut Client<ChannelStream>, idle: Duration) -> Result<(), ClientError> {
-    client.get_mut().set_idle(idle);
-    Ok(())
 }
 
 /// A path for messages (lossy UTF-8).

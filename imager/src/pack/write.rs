@@ -6,10 +6,8 @@ use std::sync::Mutex;
 
 use gitfs_format::pack::{encode_entry_header, encode_ofs_distance, CODE_OFS_DELTA};
 use gitfs_format::ObjectId;
-use miniz_oxide::deflate::core::{compress, CompressorOxide, TDEFLFlush, TDEFLStatus};
-use miniz_oxide::DataFormat;
 
-use super::{Choice, Object, PackOptions, Progress};
+use super::{Choice, Object, PackOptions, Progress, MAX_LEVEL};
 
 /// Objects compressed per work item handed to a thread.
 const CHUNK: usize = 64;
@@ -26,43 +24,34 @@ pub struct PackSummary {
     pub deltas: usize,
 }
 
-/// A reusable zlib compressor (allocating one per object is costly).
+/// A reusable zlib-stream compressor. libdeflate, not miniz_oxide: on real corpora
+/// (Python's HTML docs, Rust's library source) its level 8 is 1.3-1.5% smaller than
+/// miniz_oxide's 6 in 0.75-1.1x the time, and its levels 10-12 (the `max` preset) are
+/// 3.5-4% smaller still; any zlib inflater (git's, the guest's miniz_oxide) reads it.
 pub struct Deflater {
-    c: Box<CompressorOxide>,
-    level: u8,
+    c: libdeflater::Compressor,
 }
 
 impl Deflater {
+    /// `level` is libdeflate's, 0 (stored) to 12; larger values are clamped.
     pub fn new(level: u8) -> Self {
-        let mut c = Box::<CompressorOxide>::default();
-        c.set_format_and_level(DataFormat::Zlib, level);
-        Deflater { c, level }
+        let lvl =
+            libdeflater::CompressionLvl::new(i32::from(level.min(MAX_LEVEL))).unwrap_or_default();
+        Deflater {
+            c: libdeflater::Compressor::new(lvl),
+        }
     }
 
-    pub fn deflate(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
-        self.c.reset();
-        self.c.set_format_and_level(DataFormat::Zlib, self.level);
+    /// Appends the zlib stream of `input` to `out`.
+    pub fn deflate(&mut self, input: &[u8], out: &mut Vec<u8>) {
         let start = out.len();
-        out.resize(start + input.len() / 2 + 64, 0);
-        let mut pos = start;
-        loop {
-            let (status, used, written) =
-                compress(&mut self.c, input, &mut out[pos..], TDEFLFlush::Finish);
-            pos += written;
-            input = &input[used.min(input.len())..];
-            match status {
-                TDEFLStatus::Done => break,
-                TDEFLStatus::Okay => {
-                    if out.len() - pos < 64 {
-                        let grow = out.len().max(1024);
-                        out.resize(out.len() + grow, 0);
-                    }
-                }
-                // Only reachable through a bad parameter, which we never pass.
-                _ => break,
-            }
-        }
-        out.truncate(pos);
+        out.resize(start + self.c.zlib_compress_bound(input.len()), 0);
+        // The bound is libdeflate's own worst case, so this cannot run out of room.
+        let n = self
+            .c
+            .zlib_compress(input, &mut out[start..])
+            .expect("zlib_compress_bound is enough room");
+        out.truncate(start + n);
     }
 }
 

@@ -8,7 +8,7 @@ use gitfs_format::header::BLOCK;
 use gitfs_format::{Header, IdxEntry, ObjectId};
 use thiserror::Error;
 
-use crate::pack::{self, Object, PackOptions, Progress};
+use crate::pack::{self, Object, Objects, PackError, PackOptions, Progress, Scratch};
 
 #[derive(Debug, Error)]
 pub enum WriteError {
@@ -20,6 +20,12 @@ pub enum WriteError {
     TooManyObjects(usize),
     #[error("image header: {0}")]
     Header(gitfs_format::Error),
+    /// An object could not be read from the source (a file that changed or vanished,
+    /// a corrupt repository).
+    #[error("{0}")]
+    Read(#[source] io::Error),
+    #[error("{0}")]
+    Pack(#[source] PackError),
 }
 
 /// What the header names: the commit, its root tree and the revision asked for.
@@ -42,10 +48,13 @@ pub struct ImageSummary {
     pub image_len: u64,
 }
 
-/// Packs `objects` (the commit first) and writes the image to `dest` through a
-/// temporary file in the same directory, renamed into place at the end.
+/// Packs `objects` (the commit first; bytes from `source`) and writes the image to
+/// `dest` through a temporary file in the same directory, renamed into place at the
+/// end. Compressed entries wait in an unnamed scratch file there too (a temporary
+/// directory may be memory), so memory does not grow with the repository.
 pub fn write_image(
     objects: &[Object<'_>],
+    source: &dyn Objects,
     meta: &ImageMeta<'_>,
     opts: &PackOptions,
     dest: &Path,
@@ -66,8 +75,15 @@ pub fn write_image(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let choices = pack::plan_deltas(objects, opts, progress);
-    let order = pack::write_order(&choices);
+    let pack_err = |e: PackError| match e {
+        PackError::Read(e) => WriteError::Read(e),
+        PackError::Write(e) => io_err(e),
+        e => WriteError::Pack(e),
+    };
+    let scratch = Scratch::new(tempfile::tempfile_in(&dir).map_err(io_err)?);
+    let plan =
+        pack::plan_and_compress(objects, source, opts, &scratch, progress).map_err(pack_err)?;
+    let order = pack::write_order(&plan);
 
     let mut tmp = tempfile::Builder::new()
         .prefix(".imager-")
@@ -77,7 +93,8 @@ pub fn write_image(
     let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
     w.write_all(&[0u8; BLOCK as usize]).map_err(io_err)?;
     let summary =
-        pack::write_pack(objects, &choices, &order, opts, &mut w, progress).map_err(io_err)?;
+        pack::write_pack(objects, &plan, &order, &scratch, &mut w, progress).map_err(pack_err)?;
+    drop(scratch);
     let mut entries: Vec<IdxEntry> = summary
         .entries
         .iter()
@@ -122,7 +139,7 @@ pub fn write_image(
     Ok(ImageSummary {
         objects: objects.len(),
         deltas: summary.deltas,
-        raw_bytes: objects.iter().map(|o| o.data.len() as u64).sum(),
+        raw_bytes: objects.iter().map(|o| o.size).sum(),
         pack_len: summary.len,
         idx_len: idx.len() as u64,
         image_len: header.image_len,

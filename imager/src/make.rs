@@ -6,9 +6,9 @@ use gitfs_format::{ObjectId, ObjectKind};
 use thiserror::Error;
 
 use crate::image::{write_image, ImageMeta, WriteError};
-use crate::pack::{Object, PackOptions};
+use crate::pack::{Load, Object, Objects, PackOptions};
 use crate::progress::Bars;
-use crate::source::{self, SourceError, SourceOptions};
+use crate::source::{self, Reader, Snapshot, SourceError, SourceOptions};
 
 #[derive(Clone, Debug, Default)]
 pub struct MakeOptions {
@@ -58,20 +58,21 @@ pub fn make(
     );
     crate::pack::Progress::finish(bars);
     let snap = snap?;
-    let mut objects: Vec<Object<'_>> = snap
+    // The snapshot lists the commit first, so it leads the PACK, as in git's packs.
+    debug_assert!(snap.objects.first().map(|o| o.kind) == Some(ObjectKind::Commit));
+    let objects: Vec<Object<'_>> = snap
         .objects
         .iter()
         .map(|o| Object {
             id: o.id,
             kind: o.kind,
-            data: &o.data,
+            size: o.size,
             path: &o.path,
         })
         .collect();
-    // The commit leads the PACK, as in git's packs.
-    objects.sort_by_key(|o| o.kind != ObjectKind::Commit);
     let s = write_image(
         &objects,
+        &SnapshotObjects(&snap),
         &ImageMeta {
             commit: snap.commit,
             tree: snap.tree,
@@ -90,4 +91,19 @@ pub fn make(
         raw_bytes: s.raw_bytes,
         image_len: s.image_len,
     })
+}
+
+/// A snapshot's objects, read by the packer's threads.
+struct SnapshotObjects<'a>(&'a Snapshot);
+
+impl Objects for SnapshotObjects<'_> {
+    fn reader(&self) -> Box<dyn Load + '_> {
+        Box::new(self.0.reader())
+    }
+}
+
+impl Load for Reader<'_> {
+    fn load(&mut self, index: usize) -> std::io::Result<Vec<u8>> {
+        Reader::load(self, index).map_err(std::io::Error::other)
+    }
 }

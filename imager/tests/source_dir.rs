@@ -134,7 +134,8 @@ fn commit_is_deterministic_and_valid_for_git() {
     let commit = &a.objects[0];
     assert_eq!(commit.kind, ObjectKind::Commit);
     assert_eq!(a.rev, "");
-    let text = String::from_utf8(commit.data.clone()).expect("utf-8 commit");
+    let commit_data = a.data(0).expect("commit bytes");
+    let text = String::from_utf8(commit_data.clone()).expect("utf-8 commit");
     assert!(text.starts_with(&format!("tree {}\n", a.tree)), "{text}");
     assert!(text.contains(" 1234567890 +0000\n"), "{text}");
 
@@ -154,7 +155,7 @@ fn commit_is_deterministic_and_valid_for_git() {
             .stdin
             .take()
             .expect("stdin")
-            .write_all(&commit.data)
+            .write_all(&commit_data)
             .expect("write");
     }
     let out = child.wait_with_output().expect("hash-object");
@@ -174,19 +175,18 @@ fn blob_paths_are_first_occurrences_in_tree_order() {
     let tmp = tempfile::tempdir().expect("tempdir");
     make_tree(tmp.path());
     let snap = load_dir(tmp.path(), Some(0));
-    let dup: Vec<_> = snap
-        .objects
-        .iter()
-        .filter(|o| o.data == b"duplicate\n")
+    let dup: Vec<_> = (0..snap.objects.len())
+        .filter(|&i| snap.data(i).expect("bytes") == b"duplicate\n")
+        .map(|i| &snap.objects[i])
         .collect();
     assert_eq!(dup.len(), 1);
     assert_eq!(dup[0].path, b"same1");
     let link = snap
         .objects
         .iter()
-        .find(|o| o.path == b"link")
+        .position(|o| o.path == b"link")
         .expect("link blob");
-    assert_eq!(link.data, b"README");
+    assert_eq!(snap.data(link).expect("link bytes"), b"README");
     assert!(snap.objects.iter().any(|o| o.path == b"latin1-\xe9t\xe9"));
 }
 
@@ -200,4 +200,34 @@ fn empty_directory_is_the_empty_tree() {
         "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
     );
     assert_eq!(snap.objects.len(), 2);
+}
+
+#[test]
+fn a_file_that_changes_after_hashing_is_refused_when_read() {
+    // Blob bytes are read again when packed: a file edited (or removed) in between
+    // must fail the make, never give an object whose bytes are not its id's.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(tmp.path(), "a.txt", b"first version\n");
+    write(tmp.path(), "b.txt", b"stays\n");
+    let snap = load_dir(tmp.path(), Some(0));
+    let index = |path: &[u8]| {
+        snap.objects
+            .iter()
+            .position(|o| o.path == path)
+            .expect("object")
+    };
+    let (a, b) = (index(b"a.txt"), index(b"b.txt"));
+    assert_eq!(snap.data(a).expect("unchanged"), b"first version\n");
+
+    write(tmp.path(), "a.txt", b"other version\n");
+    let err = snap.data(a).expect_err("changed file");
+    assert!(
+        matches!(err, gitfs_imager::source::SourceError::Changed { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("a.txt changed"), "{err}");
+
+    std::fs::remove_file(tmp.path().join("b.txt")).expect("rm");
+    let err = snap.data(b).expect_err("removed file");
+    assert!(err.to_string().contains("b.txt"), "{err}");
 }

@@ -10,7 +10,7 @@ fn source_date_epoch_sets_the_commit_time_unless_a_date_is_given() {
     let src = tmp.path().to_str().expect("path");
     let text = |date: Option<i64>| -> Result<String, SourceError> {
         let snap = load(src, &SourceOptions { rev: None, date })?;
-        Ok(String::from_utf8(snap.objects[0].data.clone()).expect("utf-8"))
+        Ok(String::from_utf8(snap.data(0).expect("commit bytes")).expect("utf-8"))
     };
 
     std::env::remove_var("SOURCE_DATE_EPOCH");

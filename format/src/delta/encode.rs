@@ -68,16 +68,18 @@ struct Entry {
     next: u32,
 }
 
-/// An index over a base object, reused to delta many targets against it.
-pub struct DeltaIndex<'a> {
-    base: &'a [u8],
+/// An index over a base object, reused to delta many targets against it. It holds
+/// no reference to the base (the caller keeps the bytes and passes them to
+/// [`DeltaIndex::encode`]), so both can live side by side in a search window.
+pub struct DeltaIndex {
+    base_len: usize,
     shift: u32,
     heads: Vec<u32>,
     entries: Vec<Entry>,
 }
 
-impl<'a> DeltaIndex<'a> {
-    pub fn new(base: &'a [u8]) -> Self {
+impl DeltaIndex {
+    pub fn new(base: &[u8]) -> Self {
         // Offsets are u32 in the table; larger bases are simply not indexed past 4 GiB.
         let usable = base.len().min(u32::MAX as usize - 1);
         let blocks = usable / WINDOW;
@@ -114,21 +116,19 @@ impl<'a> DeltaIndex<'a> {
             heads[b] = (entries.len() - 1) as u32;
         }
         DeltaIndex {
-            base,
+            base_len: base.len(),
             shift,
             heads,
             entries,
         }
     }
 
-    /// The base this index was built from.
-    pub fn base(&self) -> &'a [u8] {
-        self.base
-    }
-
-    /// A delta turning the base into `target`, if one no longer than `max_len` exists.
-    pub fn encode(&self, target: &[u8], max_len: usize) -> Option<Vec<u8>> {
-        let base = self.base;
+    /// A delta turning `base` (the bytes this index was built from) into `target`, if
+    /// one no longer than `max_len` exists. `None` too for a base of another length.
+    pub fn encode(&self, base: &[u8], target: &[u8], max_len: usize) -> Option<Vec<u8>> {
+        if base.len() != self.base_len {
+            return None;
+        }
         let mut out = Vec::with_capacity((target.len() / 4 + 32).min(max_len.saturating_add(32)));
         push_varint(&mut out, base.len() as u64);
         push_varint(&mut out, target.len() as u64);
@@ -141,7 +141,7 @@ impl<'a> DeltaIndex<'a> {
         if tlen >= WINDOW && !self.entries.is_empty() {
             let mut h = window_hash(&target[..WINDOW]);
             loop {
-                let (moff, mlen) = self.best_match(h, target, pos);
+                let (moff, mlen) = self.best_match(base, h, target, pos);
                 // A window that starts inside the last copy counts only for the
                 // bytes it adds after it.
                 let fresh = (pos + mlen).saturating_sub(lit_start.max(pos));
@@ -194,7 +194,7 @@ impl<'a> DeltaIndex<'a> {
 
     /// The longest verified match for the window at `pos` with hash `h`: (offset, len).
     #[inline]
-    fn best_match(&self, h: u32, target: &[u8], pos: usize) -> (usize, usize) {
+    fn best_match(&self, base: &[u8], h: u32, target: &[u8], pos: usize) -> (usize, usize) {
         let mut e = self.heads[bucket(h, self.shift)];
         let (mut best_off, mut best_len) = (0usize, 0usize);
         let rest = &target[pos..];
@@ -205,7 +205,7 @@ impl<'a> DeltaIndex<'a> {
                 continue;
             }
             let off = ent.offset as usize;
-            let len = common_prefix(&self.base[off..], rest);
+            let len = common_prefix(&base[off..], rest);
             if len >= WINDOW && len > best_len {
                 best_len = len;
                 best_off = off;
@@ -384,7 +384,9 @@ mod tests {
 
     fn round_trip(base: &[u8], target: &[u8]) -> usize {
         let idx = DeltaIndex::new(base);
-        let d = idx.encode(target, usize::MAX).expect("unbounded delta");
+        let d = idx
+            .encode(base, target, usize::MAX)
+            .expect("unbounded delta");
         assert_eq!(apply(base, &d).as_deref(), Some(target));
         assert_eq!(crate::delta::apply(base, &d).as_deref(), Ok(target));
         d.len()
@@ -443,8 +445,8 @@ mod tests {
         let b = random_bytes(&mut s, 10_000);
         round_trip(&a, &b);
         let idx = DeltaIndex::new(&a);
-        assert!(idx.encode(&b, 5000).is_none());
-        let d = idx.encode(&a, 100).expect("identical fits");
+        assert!(idx.encode(&a, &b, 5000).is_none());
+        let d = idx.encode(&a, &a, 100).expect("identical fits");
         assert!(d.len() <= 100);
     }
 

@@ -1,28 +1,71 @@
 //! From a set of objects to a PACK v2 stream and its IDX entries.
 //!
-//! Steps: order (git's type/name-hash/size sort), delta search in a sliding window
+//! Steps: order (git's type/name-hash/size sort); delta search in a sliding window
 //! over two fixed segments (one per thread, so the result does not depend on timing),
-//! compression in parallel, then the write in an order that puts every base before
-//! its deltas (OFS deltas point backwards).
+//! each object read from its source when it enters the window and compressed into a
+//! scratch file as soon as it is decided; then the PACK, copied from the scratch file
+//! in an order that puts every base before its deltas (OFS deltas point backwards).
+//! Memory: the window's objects and indexes per thread, plus a few dozen bytes per
+//! object (ids, paths, plan), whatever the repository's size.
 
 mod order;
 mod search;
 mod write;
 
+use std::io;
+
 use gitfs_format::{ObjectId, ObjectKind};
+use thiserror::Error;
 
 pub use order::{name_hash, search_order};
-pub use search::Choice;
-pub use write::{write_pack, PackSummary};
+pub use write::{write_pack, Deflater, PackSummary, Scratch};
 
-/// One object to pack.
+/// One object to pack; its bytes come from [`Objects`].
 #[derive(Clone, Copy, Debug)]
 pub struct Object<'a> {
     pub id: ObjectId,
     pub kind: ObjectKind,
-    pub data: &'a [u8],
+    pub size: u64,
     /// Path of the object in the tree (empty for the commit and the root tree).
     pub path: &'a [u8],
+}
+
+/// Reads object bytes for one thread.
+pub trait Load {
+    /// The bytes of object `index` (as numbered in the `objects` slice packed).
+    fn load(&mut self, index: usize) -> io::Result<Vec<u8>>;
+}
+
+/// Where the packer reads object bytes: one reader per thread.
+pub trait Objects: Sync {
+    fn reader(&self) -> Box<dyn Load + '_>;
+}
+
+#[derive(Debug, Error)]
+pub enum PackError {
+    /// An object could not be read from its source.
+    #[error("{0}")]
+    Read(#[source] io::Error),
+    #[error("scratch file: {0}")]
+    Scratch(#[source] io::Error),
+    #[error("{0}")]
+    Write(#[source] io::Error),
+    #[error("object {id} is {got} bytes, its source said {want}")]
+    SizeChanged { id: ObjectId, want: u64, got: u64 },
+}
+
+/// How one object is stored, decided by the search.
+#[derive(Clone, Debug, Default)]
+pub struct Planned {
+    /// Index of the base object, when stored as a delta.
+    pub base: Option<usize>,
+    /// Length of the delta chain below this object (0 when whole).
+    pub depth: u32,
+    /// Uncompressed payload length: the delta's, or the object's.
+    pub payload_len: u64,
+    /// Where its compressed payload lies in the scratch file.
+    pub z_off: u64,
+    pub z_len: u64,
 }
 
 /// Tuning of the delta search and compression.
@@ -75,61 +118,72 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
-/// Chooses, for every object, whether it is stored whole or as a delta and against what.
-pub fn plan_deltas(
+/// Decides, for every object, whether it is stored whole or as a delta and against
+/// what, and compresses it into `scratch`. Returns the plan indexed like `objects`.
+pub fn plan_and_compress(
     objects: &[Object<'_>],
+    source: &dyn Objects,
     opts: &PackOptions,
+    scratch: &Scratch,
     progress: &dyn Progress,
-) -> Vec<Choice> {
+) -> Result<Vec<Planned>, PackError> {
     let order = search_order(objects);
-    let mut choices = vec![Choice::default(); objects.len()];
-    progress.start("deltas", order.len() as u64);
-    let segments = split_order(objects, &order, opts.threads.max(1));
-    if segments.len() <= 1 || opts.window == 0 {
-        search::search_segment(
-            objects,
-            &order,
-            &mut choices,
-            opts.window,
-            opts.depth,
-            progress,
-        );
+    progress.start("packing", order.len() as u64);
+    let mut by_pos = vec![Planned::default(); order.len()];
+    let segments = if opts.window == 0 {
+        // Nothing is compared: any cut works, so both threads compress.
+        split_even(order.len(), opts.threads.max(1))
     } else {
-        // Each thread works on its own segment; results are merged by object index.
-        let results: Vec<Vec<(usize, Choice)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = segments
-                .iter()
-                .map(|seg| {
-                    let seg = &order[seg.clone()];
-                    s.spawn(move || {
-                        let mut local = vec![Choice::default(); objects.len()];
-                        search::search_segment(
-                            objects,
-                            seg,
-                            &mut local,
-                            opts.window,
-                            opts.depth,
-                            progress,
-                        );
-                        seg.iter()
-                            .map(|&i| (i, std::mem::take(&mut local[i])))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        for part in results {
-            for (i, c) in part {
-                choices[i] = c;
-            }
+        split_order(objects, &order, opts.threads.max(1))
+    };
+    let max_depth = u32::try_from(opts.depth).unwrap_or(u32::MAX);
+    let run = |range: std::ops::Range<usize>, plan: &mut [Planned]| {
+        let mut seg = search::Segment {
+            window: opts.window,
+            max_depth,
+            reader: source.reader(),
+            deflater: Deflater::new(opts.level),
+            progress,
+        };
+        let mut spool = write::Spool::new(scratch);
+        search::search_segment(objects, &order[range], plan, &mut seg, &mut spool)
+    };
+    // Each thread works on its own contiguous part of the plan.
+    let results: Vec<Result<(), PackError>> = std::thread::scope(|s| {
+        let mut rest: &mut [Planned] = &mut by_pos;
+        let mut handles = Vec::new();
+        let mut done = 0;
+        for range in &segments {
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(range.end - done);
+            rest = tail;
+            done = range.end;
+            let range = range.clone();
+            let run = &run;
+            handles.push(s.spawn(move || run(range, mine)));
         }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for r in results {
+        r?;
     }
     progress.finish();
-    choices
+    let mut plan = vec![Planned::default(); objects.len()];
+    for (pos, p) in order.iter().zip(by_pos) {
+        plan[*pos] = p;
+    }
+    Ok(plan)
+}
+
+/// `n` positions cut into `parts` contiguous ranges of about equal length.
+fn split_even(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges: Vec<_> = (0..parts)
+        .map(|k| n * k / parts..n * (k + 1) / parts)
+        .collect();
+    ranges.retain(|r| !r.is_empty());
+    ranges
 }
 
 /// Cuts the search order into `parts` contiguous ranges of about equal bytes, moving
@@ -140,17 +194,14 @@ fn split_order(
     order: &[usize],
     parts: usize,
 ) -> Vec<std::ops::Range<usize>> {
-    let total: u64 = order
-        .iter()
-        .map(|&i| objects[i].data.len() as u64 + 64)
-        .sum();
+    let total: u64 = order.iter().map(|&i| objects[i].size + 64).sum();
     let mut ranges = Vec::new();
     let mut start = 0;
     let mut acc = 0u64;
     let mut part = 1;
     let mut i = 0;
     while i < order.len() && part < parts {
-        acc += objects[order[i]].data.len() as u64 + 64;
+        acc += objects[order[i]].size + 64;
         i += 1;
         if acc * parts as u64 >= total * part as u64 {
             let key = |j: usize| {
@@ -158,7 +209,7 @@ fn split_order(
                 (o.kind, name_hash(o.path))
             };
             while i < order.len() && key(i) == key(i - 1) {
-                acc += objects[order[i]].data.len() as u64 + 64;
+                acc += objects[order[i]].size + 64;
                 i += 1;
             }
             ranges.push(start..i);
@@ -173,16 +224,16 @@ fn split_order(
 
 /// The order objects are written in: input order, except that a delta's base chain
 /// is written just before it when not written yet.
-pub fn write_order(choices: &[Choice]) -> Vec<usize> {
-    let mut done = vec![false; choices.len()];
-    let mut out = Vec::with_capacity(choices.len());
+pub fn write_order(plan: &[Planned]) -> Vec<usize> {
+    let mut done = vec![false; plan.len()];
+    let mut out = Vec::with_capacity(plan.len());
     let mut chain = Vec::new();
-    for i in 0..choices.len() {
+    for i in 0..plan.len() {
         let mut cur = i;
         while !done[cur] {
             chain.push(cur);
             done[cur] = true;
-            match choices[cur].base {
+            match plan[cur].base {
                 Some(b) => cur = b,
                 None => break,
             }

@@ -19,9 +19,9 @@ pub fn name_hash(path: &[u8]) -> u32 {
 /// descending (git's `type_size_sort`), ties broken by input position so the order
 /// only depends on the input.
 pub fn search_order(objects: &[Object<'_>]) -> Vec<usize> {
-    let keys: Vec<(u8, u32, usize)> = objects
+    let keys: Vec<(u8, u32, u64)> = objects
         .iter()
-        .map(|o| (o.kind.pack_code(), name_hash(o.path), o.data.len()))
+        .map(|o| (o.kind.pack_code(), name_hash(o.path), o.size))
         .collect();
     let mut order: Vec<usize> = (0..objects.len()).collect();
     order.sort_by(|&a, &b| {

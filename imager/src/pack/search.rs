@@ -1,82 +1,89 @@
-//! Sliding-window delta search (git's `find_deltas` / `try_delta` heuristics).
+//! Sliding-window delta search (git's `find_deltas` / `try_delta` heuristics), with
+//! each object compressed as soon as its representation is decided: the window's
+//! objects are the only ones in memory.
 
 use std::collections::VecDeque;
 
 use gitfs_format::delta::DeltaIndex;
 
-use super::{Object, Progress};
+use super::write::{Deflater, Spool};
+use super::{Load, Object, PackError, Planned, Progress};
 
 /// Objects smaller than this are stored whole: a delta would not pay off.
-const MIN_DELTA_SIZE: usize = 50;
+const MIN_DELTA_SIZE: u64 = 50;
 /// Bytes of a ref-id a delta must beat (git subtracts the hash size).
 const ID_LEN: usize = 20;
 
-/// What the search decided for one object.
-#[derive(Clone, Debug, Default)]
-pub struct Choice {
-    /// Index of the base object, when stored as a delta.
-    pub base: Option<usize>,
-    /// The delta bytes (empty when stored whole).
-    pub delta: Vec<u8>,
-    /// Length of the delta chain below this object (0 when whole).
-    pub depth: usize,
-}
-
-struct Slot<'a> {
+/// A recent object the next ones are compared with.
+struct Slot {
     obj: usize,
-    index: Option<DeltaIndex<'a>>,
+    depth: u32,
+    data: Vec<u8>,
+    index: Option<DeltaIndex>,
 }
 
-/// Runs the window search over `order` (indices into `objects`), writing into `choices`.
+/// What one segment's search needs besides the objects.
+pub(super) struct Segment<'a> {
+    pub window: usize,
+    pub max_depth: u32,
+    pub reader: Box<dyn Load + 'a>,
+    pub deflater: Deflater,
+    pub progress: &'a dyn Progress,
+}
+
+/// Runs the window search over `order` (indices into `objects`), compressing each
+/// object into `spool` as soon as it is decided; `plan[k]` describes `order[k]`.
 /// Sequential over one segment; the caller splits the order for threads.
-pub fn search_segment<'a>(
-    objects: &[Object<'a>],
+pub(super) fn search_segment(
+    objects: &[Object<'_>],
     order: &[usize],
-    choices: &mut [Choice],
-    window: usize,
-    max_depth: usize,
-    progress: &dyn Progress,
-) {
-    let mut win: VecDeque<Slot<'a>> = VecDeque::with_capacity(window + 1);
+    plan: &mut [Planned],
+    seg: &mut Segment<'_>,
+    spool: &mut Spool<'_>,
+) -> Result<(), PackError> {
+    let (window, max_depth) = (seg.window, seg.max_depth);
+    let mut win: VecDeque<Slot> = VecDeque::with_capacity(window + 1);
+    let mut z = Vec::new();
     for (n, &t) in order.iter().enumerate() {
         if n % 256 == 255 {
-            progress.inc(256);
+            seg.progress.inc(256);
         }
         let target = &objects[t];
-        let tsize = target.data.len();
-        let mut best: Option<(usize, Vec<u8>, usize)> = None; // (slot, delta, depth)
-        if tsize >= MIN_DELTA_SIZE && window > 0 {
+        let data = seg.reader.load(t).map_err(PackError::Read)?;
+        if data.len() as u64 != target.size {
+            return Err(PackError::SizeChanged {
+                id: target.id,
+                want: target.size,
+                got: data.len() as u64,
+            });
+        }
+        let tsize = data.len();
+        let mut best: Option<(usize, Vec<u8>, u32)> = None; // (slot, delta, depth)
+        if target.size >= MIN_DELTA_SIZE && window > 0 {
             // Most recent (most similar in sort order) first.
             for si in (0..win.len()).rev() {
-                let src = win[si].obj;
-                let sobj = &objects[src];
-                if sobj.kind != target.kind {
+                let slot = &mut win[si];
+                if objects[slot.obj].kind != target.kind || slot.depth >= max_depth {
                     continue;
                 }
-                let src_depth = choices[src].depth;
-                if src_depth >= max_depth {
-                    continue;
-                }
-                let ssize = sobj.data.len();
+                let ssize = slot.data.len();
                 let (cap, ref_depth) = match &best {
                     None => ((tsize / 2).saturating_sub(ID_LEN), 1),
                     Some((_, d, depth)) => (d.len(), *depth),
                 };
-                let cap =
-                    cap * (max_depth - src_depth) / (max_depth + 1 - ref_depth.min(max_depth));
-                if cap == 0 {
+                let cap = cap * (max_depth - slot.depth) as usize
+                    / (max_depth + 1 - ref_depth.min(max_depth)) as usize;
+                if cap == 0 || tsize.saturating_sub(ssize) >= cap || tsize < ssize / 32 {
                     continue;
                 }
-                if tsize.saturating_sub(ssize) >= cap || tsize < ssize / 32 {
-                    continue;
-                }
-                let slot = &mut win[si];
-                let index = slot.index.get_or_insert_with(|| DeltaIndex::new(sobj.data));
+                let index = slot
+                    .index
+                    .get_or_insert_with(|| DeltaIndex::new(&slot.data));
                 // A new delta must be strictly smaller than the current best.
-                let Some(delta) = index.encode(target.data, cap - 1) else {
+                let Some(delta) = index.encode(&slot.data, &data, cap - 1) else {
                     continue;
                 };
-                let depth = src_depth + 1;
+                let depth = slot.depth + 1;
                 let better = match &best {
                     None => true,
                     Some((_, d, bd)) => {
@@ -88,14 +95,25 @@ pub fn search_segment<'a>(
                 }
             }
         }
+        z.clear();
+        let (base, depth) = match &best {
+            Some((si, delta, depth)) => {
+                seg.deflater.deflate(delta, &mut z);
+                plan[n].payload_len = delta.len() as u64;
+                (Some(win[*si].obj), *depth)
+            }
+            None => {
+                seg.deflater.deflate(&data, &mut z);
+                plan[n].payload_len = tsize as u64;
+                (None, 0)
+            }
+        };
+        plan[n].base = base;
+        plan[n].depth = depth;
+        plan[n].z_len = z.len() as u64;
+        spool.push(n, &z, plan)?;
         let mut keep_target = true;
-        if let Some((si, delta, depth)) = best {
-            let base = win[si].obj;
-            choices[t] = Choice {
-                base: Some(base),
-                delta,
-                depth,
-            };
+        if let Some((si, _, depth)) = best {
             // Keep the chosen base around longer: it is likely to serve the next one too.
             if let Some(slot) = win.remove(si) {
                 win.push_back(slot);
@@ -106,6 +124,8 @@ pub fn search_segment<'a>(
         if keep_target && window > 0 {
             win.push_back(Slot {
                 obj: t,
+                depth,
+                data,
                 index: None,
             });
             // Like git, a window of N holds the target and N - 1 candidates.
@@ -114,5 +134,7 @@ pub fn search_segment<'a>(
             }
         }
     }
-    progress.inc((order.len() % 256) as u64);
+    spool.flush(plan)?;
+    seg.progress.inc((order.len() % 256) as u64);
+    Ok(())
 }

@@ -1,16 +1,14 @@
 //! Compression and the PACK v2 byte stream.
 
+use std::fs::File;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
 
 use gitfs_format::pack::{encode_entry_header, encode_ofs_distance, CODE_OFS_DELTA};
 use gitfs_format::ObjectId;
 
-use super::{Choice, Object, PackOptions, Progress, MAX_LEVEL};
-
-/// Objects compressed per work item handed to a thread.
-const CHUNK: usize = 64;
+use super::{Object, PackError, Planned, Progress, MAX_LEVEL};
 
 /// What was written: enough for the IDX and for reporting.
 #[derive(Clone, Debug)]
@@ -55,69 +53,98 @@ impl Deflater {
     }
 }
 
-/// Compresses the payload of every object in `order` on `opts.threads` threads.
-/// Work is handed out in chunks; each result lands at its own position, so the
-/// output does not depend on which thread did what.
-fn compress_all(
-    objects: &[Object<'_>],
-    choices: &[Choice],
-    order: &[usize],
-    opts: &PackOptions,
-    progress: &dyn Progress,
-) -> Vec<Vec<u8>> {
-    let chunks = order.len().div_ceil(CHUNK);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Vec<Vec<u8>>>>> = Mutex::new(vec![None; chunks]);
-    let work = || {
-        let mut d = Deflater::new(opts.level);
-        loop {
-            let c = next.fetch_add(1, Ordering::Relaxed);
-            if c >= chunks {
-                break;
-            }
-            let part = &order[c * CHUNK..((c + 1) * CHUNK).min(order.len())];
-            let mut out = Vec::with_capacity(part.len());
-            for &i in part {
-                let payload = if choices[i].base.is_some() {
-                    &choices[i].delta[..]
-                } else {
-                    objects[i].data
-                };
-                let mut z = Vec::new();
-                d.deflate(payload, &mut z);
-                out.push(z);
-            }
-            progress.inc(part.len() as u64);
-            if let Ok(mut r) = results.lock() {
-                r[c] = Some(out);
-            }
-        }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..opts.threads.max(1) {
-            s.spawn(work);
-        }
-        work();
-    });
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results
-        .into_iter()
-        .flat_map(|c| c.unwrap_or_default())
-        .collect()
+/// The scratch file compressed entries go to as they are made, in any order; the
+/// PACK is then written from it in its own order. A file, not memory: the image's
+/// bytes never need to fit in RAM.
+pub struct Scratch {
+    file: File,
+    end: Mutex<u64>,
 }
 
-/// Writes a whole PACK v2 for `objects` to `out` in `order` (bases before deltas).
+impl Scratch {
+    pub fn new(file: File) -> Self {
+        Scratch {
+            file,
+            end: Mutex::new(0),
+        }
+    }
+
+    /// Reserves `len` bytes at the end and writes `data` there.
+    fn append(&self, data: &[u8]) -> io::Result<u64> {
+        let at = {
+            let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
+            let at = *end;
+            *end += data.len() as u64;
+            at
+        };
+        self.file.write_all_at(data, at)?;
+        Ok(at)
+    }
+
+    fn read(&self, at: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.resize(len as usize, 0);
+        self.file.read_exact_at(buf, at)
+    }
+}
+
+/// One thread's buffer in front of the scratch file (few, large writes).
+pub(super) struct Spool<'a> {
+    scratch: &'a Scratch,
+    buf: Vec<u8>,
+    /// Plan positions whose bytes are in `buf`, with their offsets in it.
+    pending: Vec<(usize, u64)>,
+}
+
+/// Bytes a spool gathers before writing them out.
+const SPOOL_BYTES: usize = 1 << 20;
+
+impl<'a> Spool<'a> {
+    pub(super) fn new(scratch: &'a Scratch) -> Self {
+        Spool {
+            scratch,
+            buf: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Queues the compressed bytes of `plan[k]`; their offset is set when written.
+    pub(super) fn push(
+        &mut self,
+        k: usize,
+        z: &[u8],
+        plan: &mut [Planned],
+    ) -> Result<(), PackError> {
+        self.pending.push((k, self.buf.len() as u64));
+        self.buf.extend_from_slice(z);
+        if self.buf.len() >= SPOOL_BYTES {
+            self.flush(plan)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn flush(&mut self, plan: &mut [Planned]) -> Result<(), PackError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let at = self.scratch.append(&self.buf).map_err(PackError::Scratch)?;
+        for (k, off) in self.pending.drain(..) {
+            plan[k].z_off = at + off;
+        }
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Writes a whole PACK v2 for `objects` to `out` in `order` (bases before deltas),
+/// copying each entry's compressed bytes from `scratch`.
 pub fn write_pack<W: Write>(
     objects: &[Object<'_>],
-    choices: &[Choice],
+    plan: &[Planned],
     order: &[usize],
-    opts: &PackOptions,
+    scratch: &Scratch,
     out: &mut W,
     progress: &dyn Progress,
-) -> io::Result<PackSummary> {
-    progress.start("compressing", order.len() as u64);
-    let compressed = compress_all(objects, choices, order, opts, progress);
-    progress.finish();
+) -> Result<PackSummary, PackError> {
     progress.start("writing", order.len() as u64);
     let mut w = HashWriter {
         inner: out,
@@ -128,39 +155,40 @@ pub fn write_pack<W: Write>(
     head.extend_from_slice(b"PACK");
     head.extend_from_slice(&2u32.to_be_bytes());
     head.extend_from_slice(&(order.len() as u32).to_be_bytes());
-    w.write_all(&head)?;
+    w.write_all(&head).map_err(PackError::Write)?;
     let mut offsets = vec![u64::MAX; objects.len()];
     let mut entries = Vec::with_capacity(order.len());
     let mut deltas = 0;
-    for (&i, z) in order.iter().zip(&compressed) {
+    let mut z = Vec::new();
+    for &i in order {
+        let p = &plan[i];
+        scratch
+            .read(p.z_off, p.z_len, &mut z)
+            .map_err(PackError::Scratch)?;
         let offset = w.len;
         offsets[i] = offset;
         head.clear();
-        match choices[i].base {
+        match p.base {
             Some(b) => {
                 deltas += 1;
-                encode_entry_header(CODE_OFS_DELTA, choices[i].delta.len() as u64, &mut head);
+                encode_entry_header(CODE_OFS_DELTA, p.payload_len, &mut head);
                 // Bases are always written first (write_order guarantees it).
                 encode_ofs_distance(offset - offsets[b], &mut head);
             }
-            None => encode_entry_header(
-                objects[i].kind.pack_code(),
-                objects[i].data.len() as u64,
-                &mut head,
-            ),
+            None => encode_entry_header(objects[i].kind.pack_code(), p.payload_len, &mut head),
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(&head);
-        crc.update(z);
-        w.write_all(&head)?;
-        w.write_all(z)?;
+        crc.update(&z);
+        w.write_all(&head).map_err(PackError::Write)?;
+        w.write_all(&z).map_err(PackError::Write)?;
         entries.push((objects[i].id, offset, crc.finalize()));
         if entries.len() % 1024 == 0 {
             progress.inc(1024);
         }
     }
     let checksum = w.sha.digest().bytes();
-    w.inner.write_all(&checksum)?;
+    w.inner.write_all(&checksum).map_err(PackError::Write)?;
     progress.finish();
     Ok(PackSummary {
         entries,

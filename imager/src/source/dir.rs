@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use gitfs_format::{object_id, ObjectId, ObjectKind};
 
-use super::{walk, Snapshot, SourceError, SourceOptions};
+use super::{walk, Data, Snapshot, SourceError, SourceOptions, Store};
 
 const IDENTITY: &str = "gitfs <gitfs@localhost>";
 const MESSAGE: &str = "gitfs snapshot of a directory\n";
@@ -24,12 +24,13 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
     let shape = scan(root, &mut files)?;
     let blobs = hash_files(&files)?;
 
+    // Trees and symbolic-link targets in memory; files by path, read again when packed.
     let mut store: HashMap<ObjectId, (ObjectKind, Vec<u8>)> = HashMap::new();
+    let mut on_disk: HashMap<ObjectId, (u64, &Path)> = HashMap::new();
     let mut blob_ids = Vec::with_capacity(blobs.len());
-    for data in blobs {
-        let id = object_id(ObjectKind::Blob, &data);
+    for (&(id, size), path) in blobs.iter().zip(&files) {
         blob_ids.push(id);
-        store.entry(id).or_insert((ObjectKind::Blob, data));
+        on_disk.entry(id).or_insert((size, path));
     }
     let tree = match build_tree(&shape, &blob_ids, &mut store) {
         Some(id) => id,
@@ -45,12 +46,29 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
     )
     .into_bytes();
     let commit_id = object_id(ObjectKind::Commit, &commit);
-    let objects = walk::collect((commit_id, commit), tree, false, |id| {
-        store.remove(&id).ok_or_else(|| SourceError::Git {
-            message: format!("internal: object {id} missing from the directory store"),
-            source: None,
-        })
-    })?;
+    let internal = |id: ObjectId| SourceError::Git {
+        message: format!("internal: object {id} missing from the directory store"),
+        source: None,
+    };
+    // Symbolic-link targets apart from trees: the walk asks for each by its own callback.
+    let (links, mut trees): (HashMap<_, _>, HashMap<_, _>) = store
+        .into_iter()
+        .partition(|(_, (kind, _))| *kind == ObjectKind::Blob);
+    let objects = walk::collect(
+        (commit_id, commit),
+        tree,
+        false,
+        |id| trees.remove(&id).ok_or_else(|| internal(id)),
+        |id| {
+            if let Some(&(size, path)) = on_disk.get(&id) {
+                return Ok((size, Data::File(path.to_path_buf())));
+            }
+            match links.get(&id) {
+                Some((_, target)) => Ok((target.len() as u64, Data::Held(target.clone()))),
+                None => Err(internal(id)),
+            }
+        },
+    )?;
     Ok(Snapshot {
         commit: commit_id,
         tree,
@@ -58,6 +76,7 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
         // same image bytes wherever it is built.
         rev: String::new(),
         objects,
+        store: Store::None,
     })
 }
 
@@ -141,14 +160,15 @@ fn tree_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> std::cmp::Orderin
     a_key.cmp(b_key)
 }
 
-/// Reads every file, on all cores: returns contents in `files` order.
-fn hash_files(files: &[PathBuf]) -> Result<Vec<Vec<u8>>, SourceError> {
+/// Reads and hashes every file, on all cores: returns (blob id, size) in `files`
+/// order. The bytes are not kept: packing reads each file again.
+fn hash_files(files: &[PathBuf]) -> Result<Vec<(ObjectId, u64)>, SourceError> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(files.len().max(1));
     let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<Vec<u8>>>> = Mutex::new(vec![None; files.len()]);
+    let out: Mutex<Vec<Option<(ObjectId, u64)>>> = Mutex::new(vec![None; files.len()]);
     let first_err: Mutex<Option<SourceError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -159,8 +179,9 @@ fn hash_files(files: &[PathBuf]) -> Result<Vec<Vec<u8>>, SourceError> {
                 }
                 match fs::read(&files[i]) {
                     Ok(data) => {
+                        let id = object_id(ObjectKind::Blob, &data);
                         if let Ok(mut o) = out.lock() {
-                            o[i] = Some(data);
+                            o[i] = Some((id, data.len() as u64));
                         }
                     }
                     Err(e) => {

@@ -35,6 +35,11 @@ pub enum SourceError {
     UnsafeName { dir: String, name: String },
     #[error("SOURCE_DATE_EPOCH is not a whole number of seconds: {0:?}")]
     BadDate(String),
+    #[error("{} changed while the image was made (its bytes no longer hash to {id}): run again", .path.display())]
+    Changed {
+        path: PathBuf,
+        id: gitfs_format::ObjectId,
+    },
     #[error("git: {message}")]
     Git {
         message: String,

@@ -5,12 +5,12 @@ use std::path::Path;
 use gitfs_format::{ObjectId, ObjectKind};
 
 use super::error::root_cause;
-use super::{walk, Snapshot, SourceError, SourceOptions};
+use super::{walk, Data, Snapshot, SourceError, SourceOptions, Store};
 
 pub(crate) fn load(path: &Path, opts: &SourceOptions) -> Result<Snapshot, SourceError> {
     let repo = open(path)?;
     let rev = opts.rev.as_deref().unwrap_or("HEAD");
-    snapshot(&repo, rev)
+    snapshot(&repo, rev, None)
 }
 
 pub(crate) fn open(path: &Path) -> Result<gix::Repository, SourceError> {
@@ -31,7 +31,11 @@ pub(crate) fn open(path: &Path) -> Result<gix::Repository, SourceError> {
 
 /// Resolves `rev` (anything gix rev-parse takes; tags peeled) to a commit and
 /// collects its tree.
-pub(crate) fn snapshot(repo: &gix::Repository, rev: &str) -> Result<Snapshot, SourceError> {
+pub(crate) fn snapshot(
+    repo: &gix::Repository,
+    rev: &str,
+    keep: Option<tempfile::TempDir>,
+) -> Result<Snapshot, SourceError> {
     let id = repo
         .rev_parse_single(rev)
         .map_err(|_| SourceError::UnknownRevision(rev.to_string()))?;
@@ -43,15 +47,17 @@ pub(crate) fn snapshot(repo: &gix::Repository, rev: &str) -> Result<Snapshot, So
         .map_err(|_| SourceError::NotACommit {
             rev: rev.to_string(),
         })?;
-    commit_snapshot(repo, commit.id, commit.data.clone(), rev)
+    commit_snapshot(repo, commit.id, commit.data.clone(), rev, keep)
 }
 
-/// Collects the snapshot of commit `id` whose raw data is `data`.
+/// Collects the snapshot of commit `id` whose raw data is `data`; `keep` is the
+/// temporary directory the repository lies in, if any, kept as long as the snapshot.
 pub(crate) fn commit_snapshot(
     repo: &gix::Repository,
     id: gix::ObjectId,
     data: Vec<u8>,
     rev: &str,
+    keep: Option<tempfile::TempDir>,
 ) -> Result<Snapshot, SourceError> {
     let commit = oid(&id)?;
     // A commit always starts with its tree: "tree <40 hex>\n".
@@ -62,26 +68,70 @@ pub(crate) fn commit_snapshot(
             message: format!("malformed commit {id}"),
             source: None,
         })?;
-    let objects = walk::collect((commit, data), tree, true, |want| {
-        let gid = gix::ObjectId::Sha1(*want.as_bytes());
-        let obj = repo.find_object(gid).map_err(|e| SourceError::Git {
-            message: format!("object {want} is missing: {}", root_cause(&e)),
-            source: Some(Box::new(e)),
-        })?;
-        let kind = match obj.kind {
-            gix::object::Kind::Commit => ObjectKind::Commit,
-            gix::object::Kind::Tree => ObjectKind::Tree,
-            gix::object::Kind::Blob => ObjectKind::Blob,
-            gix::object::Kind::Tag => ObjectKind::Tag,
-        };
-        Ok((kind, obj.detach().data))
-    })?;
+    let objects = walk::collect(
+        (commit, data),
+        tree,
+        true,
+        |want| {
+            let obj = repo.find_object(gid(want)).map_err(|e| missing(want, &e))?;
+            Ok((kind(obj.kind), obj.detach().data))
+        },
+        |want| {
+            let header = repo.find_header(gid(want)).map_err(|e| missing(want, &e))?;
+            if header.kind() != gix::object::Kind::Blob {
+                return Err(SourceError::Git {
+                    message: format!(
+                        "object {want} is a {}, expected a blob",
+                        kind(header.kind()).as_str()
+                    ),
+                    source: None,
+                });
+            }
+            Ok((header.size(), Data::Stored))
+        },
+    )?;
+    let shared = repo.clone().into_sync();
     Ok(Snapshot {
         commit,
         tree,
         rev: rev.to_string(),
         objects,
+        store: Store::Git {
+            repo: Box::new(shared),
+            _dir: keep,
+        },
     })
+}
+
+/// A handle on the repository for one packing thread.
+pub(crate) fn thread_repo(shared: &gix::ThreadSafeRepository) -> gix::Repository {
+    shared.to_thread_local()
+}
+
+/// The bytes of blob `id` (checked against the id by the caller).
+pub(crate) fn read_blob(repo: &gix::Repository, id: ObjectId) -> Result<Vec<u8>, SourceError> {
+    let obj = repo.find_object(gid(id)).map_err(|e| missing(id, &e))?;
+    Ok(obj.detach().data)
+}
+
+fn gid(id: ObjectId) -> gix::ObjectId {
+    gix::ObjectId::Sha1(*id.as_bytes())
+}
+
+fn missing(id: ObjectId, e: &(dyn std::error::Error + Send + Sync + 'static)) -> SourceError {
+    SourceError::Git {
+        message: format!("object {id} is missing: {}", root_cause(e)),
+        source: None,
+    }
+}
+
+fn kind(k: gix::object::Kind) -> ObjectKind {
+    match k {
+        gix::object::Kind::Commit => ObjectKind::Commit,
+        gix::object::Kind::Tree => ObjectKind::Tree,
+        gix::object::Kind::Blob => ObjectKind::Blob,
+        gix::object::Kind::Tag => ObjectKind::Tag,
+    }
 }
 
 fn oid(id: &gix::oid) -> Result<ObjectId, SourceError> {

@@ -18,8 +18,10 @@ use std::path::Path;
 pub use error::SourceError;
 use gitfs_format::{ObjectId, ObjectKind};
 
-/// One commit and the objects of its tree.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One commit and the objects of its tree. Blob bytes stay where they are (the
+/// directory's files, the repository's object database) until [`Snapshot::reader`]
+/// loads them one at a time, so packing holds only its window in memory.
+#[derive(Debug)]
 pub struct Snapshot {
     pub commit: ObjectId,
     pub tree: ObjectId,
@@ -28,17 +30,120 @@ pub struct Snapshot {
     /// The commit first, then every tree and blob reachable from its tree once
     /// (root tree first, then depth first in tree order). Gitlinks are not followed.
     pub objects: Vec<SourceObject>,
+    store: Store,
 }
 
-/// One Git object with its uncompressed data.
+/// One Git object: its id, kind, size and where its bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceObject {
     pub id: ObjectId,
     pub kind: ObjectKind,
-    pub data: Vec<u8>,
+    pub size: u64,
     /// Path of its first occurrence, `/`-separated, relative to the root ("" for
     /// the commit and the root tree): feeds Git's name-hash ordering.
     pub path: Vec<u8>,
+    pub data: Data,
+}
+
+/// Where an object's bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// In memory: commits, trees and symbolic-link targets (small, and needed whole
+    /// to walk the tree anyway).
+    Held(Vec<u8>),
+    /// A file of a directory source, read again (and hashed again) when packed.
+    File(std::path::PathBuf),
+    /// In the source repository's object database.
+    Stored,
+}
+
+/// What [`Data::Stored`] objects are read from.
+enum Store {
+    None,
+    /// A repository, and the temporary directory it lies in for a remote source
+    /// (removed when the snapshot is dropped).
+    Git {
+        repo: Box<gix::ThreadSafeRepository>,
+        _dir: Option<tempfile::TempDir>,
+    },
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::None => "Store::None",
+            Store::Git { .. } => "Store::Git",
+        })
+    }
+}
+
+/// Equal when they name the same commit and objects, wherever the bytes are read from.
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Self) -> bool {
+        (self.commit, self.tree, &self.rev, &self.objects)
+            == (other.commit, other.tree, &other.rev, &other.objects)
+    }
+}
+
+impl Snapshot {
+    /// A reader of object bytes; one per thread.
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            snap: self,
+            repo: None,
+        }
+    }
+
+    /// The bytes of `objects[index]` (verified against its id).
+    pub fn data(&self, index: usize) -> Result<Vec<u8>, SourceError> {
+        self.reader().load(index)
+    }
+}
+
+/// Loads object bytes for one thread, each checked against its id, so a file that
+/// changed after it was hashed, or a corrupt repository, never makes an image.
+pub struct Reader<'a> {
+    snap: &'a Snapshot,
+    repo: Option<gix::Repository>,
+}
+
+impl Reader<'_> {
+    pub fn load(&mut self, index: usize) -> Result<Vec<u8>, SourceError> {
+        let obj = &self.snap.objects[index];
+        let data = match &obj.data {
+            Data::Held(d) => return Ok(d.clone()),
+            Data::File(path) => std::fs::read(path).map_err(|source| SourceError::Io {
+                path: path.clone(),
+                source,
+            })?,
+            Data::Stored => {
+                let Store::Git { repo: shared, .. } = &self.snap.store else {
+                    return Err(SourceError::Git {
+                        message: format!("internal: object {} has no store", obj.id),
+                        source: None,
+                    });
+                };
+                let repo = self.repo.get_or_insert_with(|| local::thread_repo(shared));
+                local::read_blob(repo, obj.id)?
+            }
+        };
+        if data.len() as u64 != obj.size || gitfs_format::object_id(obj.kind, &data) != obj.id {
+            return Err(match &obj.data {
+                Data::File(path) => SourceError::Changed {
+                    path: path.clone(),
+                    id: obj.id,
+                },
+                _ => SourceError::Git {
+                    message: format!(
+                        "object {} is corrupt (its data hashes to another id)",
+                        obj.id
+                    ),
+                    source: None,
+                },
+            });
+        }
+        Ok(data)
+    }
 }
 
 #[derive(Clone, Debug, Default)]

@@ -91,7 +91,8 @@ pub(crate) fn load(url: &str, opts: &SourceOptions) -> Result<Snapshot, SourceEr
         .map_err(|_| SourceError::NotACommit {
             rev: rev.to_string(),
         })?;
-    local::commit_snapshot(&repo, commit.id, commit.data.clone(), rev)
+    let data = commit.data.clone();
+    local::commit_snapshot(&repo, commit.id, data, rev, Some(tmp))
 }
 
 #[cfg(test)]

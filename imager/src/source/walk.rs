@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use gitfs_format::{object_id, ObjectId, ObjectKind};
 
-use super::{SourceError, SourceObject};
+use super::{Data, SourceError, SourceObject};
 
 pub(crate) const MODE_TREE: &[u8] = b"40000";
 pub(crate) const MODE_GITLINK: &[u8] = b"160000";
@@ -36,19 +36,22 @@ pub(crate) fn parse_tree(mut data: &[u8]) -> Option<Vec<Entry<'_>>> {
 /// Collects the commit and every tree and blob reachable from `tree`, once each,
 /// in `git rev-list --objects` order (depth first, entries in tree order), so an
 /// object's path is that of its first occurrence as Git sees it. `fetch` returns
-/// an object's kind and data; with `verify`, each is checked against its id (a
+/// a tree's kind and data; with `verify`, each is checked against its id (a
 /// corrupt store must not make an image; objects hashed by the caller need not).
+/// `blob` says a blob's size and where its bytes are (read only when packed).
 pub(crate) fn collect(
     commit: (ObjectId, Vec<u8>),
     tree: ObjectId,
     verify: bool,
     fetch: impl FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>,
+    mut blob: impl FnMut(ObjectId) -> Result<(u64, Data), SourceError>,
 ) -> Result<Vec<SourceObject>, SourceError> {
     let mut fetch = Fetch { fetch, verify };
     let mut objects = vec![SourceObject {
         id: commit.0,
         kind: ObjectKind::Commit,
-        data: commit.1,
+        size: commit.1.len() as u64,
+        data: Data::Held(commit.1),
         path: Vec::new(),
     }];
     let mut seen = HashSet::new();
@@ -70,10 +73,11 @@ pub(crate) fn collect(
             let children = expand(&mut fetch, &mut objects, child.id, child.path)?;
             stack.push(children);
         } else {
-            let data = fetch.get(child.id, ObjectKind::Blob)?;
+            let (size, data) = blob(child.id)?;
             objects.push(SourceObject {
                 id: child.id,
                 kind: ObjectKind::Blob,
+                size,
                 data,
                 path: child.path,
             });
@@ -124,7 +128,8 @@ fn expand<F: FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>>(
     objects.push(SourceObject {
         id,
         kind: ObjectKind::Tree,
-        data,
+        size: data.len() as u64,
+        data: Data::Held(data),
         path,
     });
     Ok(children)

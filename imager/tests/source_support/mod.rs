@@ -87,8 +87,10 @@ fn kinds(dir: &Path, ids: &[&str]) -> BTreeSet<(String, String)> {
 /// that each object's bytes hash to its id.
 pub fn snapshot_objects(snap: &Snapshot) -> BTreeSet<(String, String)> {
     let mut set = BTreeSet::new();
-    for o in &snap.objects {
-        assert_eq!(object_id(o.kind, &o.data), o.id, "object {} bytes", o.id);
+    for (i, o) in snap.objects.iter().enumerate() {
+        let data = snap.data(i).expect("object bytes");
+        assert_eq!(data.len() as u64, o.size, "object {} size", o.id);
+        assert_eq!(object_id(o.kind, &data), o.id, "object {} bytes", o.id);
         assert!(
             set.insert((o.kind.as_str().to_string(), o.id.to_string())),
             "duplicate object {}",

@@ -130,12 +130,7 @@ pub fn plan_and_compress(
     let order = search_order(objects);
     progress.start("packing", order.len() as u64);
     let mut by_pos = vec![Planned::default(); order.len()];
-    let segments = if opts.window == 0 {
-        // Nothing is compared: any cut works, so both threads compress.
-        split_even(order.len(), opts.threads.max(1))
-    } else {
-        split_order(objects, &order, opts.threads.max(1))
-    };
+    let segments = split_order(objects, &order, opts.threads.max(1));
     let max_depth = u32::try_from(opts.depth).unwrap_or(u32::MAX);
     let run = |range: std::ops::Range<usize>, plan: &mut [Planned]| {
         let mut seg = search::Segment {
@@ -175,15 +170,6 @@ pub fn plan_and_compress(
         plan[*pos] = p;
     }
     Ok(plan)
-}
-
-/// `n` positions cut into `parts` contiguous ranges of about equal length.
-fn split_even(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
-    let mut ranges: Vec<_> = (0..parts)
-        .map(|k| n * k / parts..n * (k + 1) / parts)
-        .collect();
-    ranges.retain(|r| !r.is_empty());
-    ranges
 }
 
 /// Cuts the search order into `parts` contiguous ranges of about equal bytes, moving

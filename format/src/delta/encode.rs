@@ -461,4 +461,53 @@ mod tests {
         target.truncate(30_000);
         assert!(round_trip(&base, &target) < 200);
     }
+
+    /// (copy ops, insert ops) of a delta.
+    fn ops(delta: &[u8]) -> (usize, usize) {
+        let mut i = 0;
+        for _ in 0..2 {
+            while delta[i] & 0x80 != 0 {
+                i += 1;
+            }
+            i += 1;
+        }
+        let (mut copies, mut inserts) = (0, 0);
+        while i < delta.len() {
+            let cmd = delta[i];
+            i += 1;
+            if cmd & 0x80 != 0 {
+                copies += 1;
+                i += (cmd & 0x7f).count_ones() as usize;
+            } else {
+                inserts += 1;
+                i += cmd as usize;
+            }
+        }
+        (copies, inserts)
+    }
+
+    #[test]
+    fn a_continuation_elsewhere_in_the_base_is_one_copy() {
+        // The target is A then B. The base holds A at 0, a decoy block equal to B's
+        // first 16 bytes (aligned, followed by other bytes), and B preceded by A's
+        // last 15 bytes at an unaligned place. A window starting right after the copy
+        // of A sees only the decoy; one that overlaps the copy's tail finds B whole.
+        let mut s = 21u64;
+        let a = random_bytes(&mut s, 100);
+        let b = random_bytes(&mut s, 100);
+        let mut base = a.clone();
+        base.extend(random_bytes(&mut s, 28)); // up to 128
+        base.extend_from_slice(&b[..16]); // decoy block at 128
+        base.extend(random_bytes(&mut s, 16 * 20 - base.len() % 16 + 16 * 4));
+        assert_eq!(base.len() % WINDOW, 0);
+        base.extend_from_slice(&a[85..]); // A's tail: B starts at 16m + 15
+        base.extend_from_slice(&b);
+        base.extend(random_bytes(&mut s, 64));
+        let mut target = a.clone();
+        target.extend_from_slice(&b);
+        let idx = DeltaIndex::new(&base);
+        let d = idx.encode(&base, &target, usize::MAX).expect("delta");
+        assert_eq!(apply(&base, &d).as_deref(), Some(&target[..]));
+        assert_eq!(ops(&d), (2, 0), "copy A, copy B");
+    }
 }

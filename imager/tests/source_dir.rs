@@ -231,3 +231,24 @@ fn a_file_that_changes_after_hashing_is_refused_when_read() {
     let err = snap.data(b).expect_err("removed file");
     assert!(err.to_string().contains("b.txt"), "{err}");
 }
+
+#[test]
+fn a_link_and_a_file_with_the_same_bytes_share_one_readable_blob() {
+    // The blob's first path is the link's ("a-link" sorts first); its bytes must
+    // come from the link's target text, not from reading through the link.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(tmp.path(), "z-file", b"elsewhere");
+    write(tmp.path(), "elsewhere", b"not the blob\n");
+    symlink("elsewhere", tmp.path().join("a-link")).expect("symlink");
+    let snap = load_dir(tmp.path(), Some(0));
+    let shared: Vec<usize> = (0..snap.objects.len())
+        .filter(|&i| snap.objects[i].path == b"a-link")
+        .collect();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(snap.data(shared[0]).expect("bytes"), b"elsewhere");
+    assert!(
+        !snap.objects.iter().any(|o| o.path == b"z-file"),
+        "one blob"
+    );
+    snapshot_objects(&snap);
+}

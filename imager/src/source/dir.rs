@@ -25,13 +25,11 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
     let blobs = hash_files(&files)?;
 
     // Trees and symbolic-link targets in memory; files by path, read again when packed.
+    drop(files);
     let mut store: HashMap<ObjectId, (ObjectKind, Vec<u8>)> = HashMap::new();
-    let mut on_disk: HashMap<ObjectId, (u64, &Path)> = HashMap::new();
-    let mut blob_ids = Vec::with_capacity(blobs.len());
-    for (&(id, size), path) in blobs.iter().zip(&files) {
-        blob_ids.push(id);
-        on_disk.entry(id).or_insert((size, path));
-    }
+    let on_disk: HashMap<ObjectId, u64> = blobs.iter().copied().collect();
+    let blob_ids: Vec<ObjectId> = blobs.iter().map(|&(id, _)| id).collect();
+    drop(blobs);
     let tree = match build_tree(&shape, &blob_ids, &mut store) {
         Some(id) => id,
         // Nothing to store: Git's empty tree, as `git write-tree` gives for an empty index.
@@ -60,11 +58,13 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
         false,
         |id| trees.remove(&id).ok_or_else(|| internal(id)),
         |id| {
-            if let Some(&(size, path)) = on_disk.get(&id) {
-                return Ok((size, Data::File(path.to_path_buf())));
+            // A link target first: a file may hold the same bytes, but the blob's
+            // first path may be the link's, which must not be read through.
+            if let Some((_, target)) = links.get(&id) {
+                return Ok((target.len() as u64, Data::Held(target.clone())));
             }
-            match links.get(&id) {
-                Some((_, target)) => Ok((target.len() as u64, Data::Held(target.clone()))),
+            match on_disk.get(&id) {
+                Some(&size) => Ok((size, Data::File)),
                 None => Err(internal(id)),
             }
         },
@@ -76,7 +76,7 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
         // same image bytes wherever it is built.
         rev: String::new(),
         objects,
-        store: Store::None,
+        store: Store::Dir(root.to_path_buf()),
     })
 }
 

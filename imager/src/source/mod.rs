@@ -51,15 +51,18 @@ pub enum Data {
     /// In memory: commits, trees and symbolic-link targets (small, and needed whole
     /// to walk the tree anyway).
     Held(Vec<u8>),
-    /// A file of a directory source, read again (and hashed again) when packed.
-    File(std::path::PathBuf),
+    /// A file of a directory source, at the object's path under the directory (the
+    /// path is not stored twice: a million files cost no more memory than needed),
+    /// read again and hashed again when packed.
+    File,
     /// In the source repository's object database.
     Stored,
 }
 
 /// What [`Data::Stored`] objects are read from.
 enum Store {
-    None,
+    /// The directory a directory source's files are in.
+    Dir(std::path::PathBuf),
     /// A repository, and the temporary directory it lies in for a remote source
     /// (removed when the snapshot is dropped).
     Git {
@@ -71,7 +74,7 @@ enum Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Store::None => "Store::None",
+            Store::Dir(_) => "Store::Dir",
             Store::Git { .. } => "Store::Git",
         })
     }
@@ -112,10 +115,10 @@ impl Reader<'_> {
         let obj = &self.snap.objects[index];
         let data = match &obj.data {
             Data::Held(d) => return Ok(d.clone()),
-            Data::File(path) => std::fs::read(path).map_err(|source| SourceError::Io {
-                path: path.clone(),
-                source,
-            })?,
+            Data::File => {
+                let path = self.file_path(obj)?;
+                std::fs::read(&path).map_err(|source| SourceError::Io { path, source })?
+            }
             Data::Stored => {
                 let Store::Git { repo: shared, .. } = &self.snap.store else {
                     return Err(SourceError::Git {
@@ -129,8 +132,8 @@ impl Reader<'_> {
         };
         if data.len() as u64 != obj.size || gitfs_format::object_id(obj.kind, &data) != obj.id {
             return Err(match &obj.data {
-                Data::File(path) => SourceError::Changed {
-                    path: path.clone(),
+                Data::File => SourceError::Changed {
+                    path: self.file_path(obj)?,
                     id: obj.id,
                 },
                 _ => SourceError::Git {
@@ -143,6 +146,17 @@ impl Reader<'_> {
             });
         }
         Ok(data)
+    }
+
+    fn file_path(&self, obj: &SourceObject) -> Result<std::path::PathBuf, SourceError> {
+        use std::os::unix::ffi::OsStrExt;
+        match &self.snap.store {
+            Store::Dir(root) => Ok(root.join(std::ffi::OsStr::from_bytes(&obj.path))),
+            Store::Git { .. } => Err(SourceError::Git {
+                message: format!("internal: object {} has no file", obj.id),
+                source: None,
+            }),
+        }
     }
 }
 

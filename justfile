@@ -21,6 +21,8 @@ setup:
     command -v git >/dev/null || need+=(git)
     # sshd for the ssh:// source test (a private server on a free loopback port).
     [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+    # Python's HTML documentation, a corpus of `just bench`.
+    compgen -G '/usr/share/doc/python3*/html/library/index.html' >/dev/null || need+=(python3-doc)
     if [ ${#need[@]} -gt 0 ]; then
         sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
         $sudo apt-get update -qq
@@ -99,7 +101,7 @@ bench: build
     # The HTTP kernel with the benchmark peer, which the shipped kernels leave out.
     cd kernel && cargo build --release --locked --features bench --target-dir target/bench
     command -v mksquashfs >/dev/null || (sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq squashfs-tools)
-    cargo run -q --release -p gitfs-imager --bin imager-bench
+    GITFS_NIGHTLY={{nightly}} cargo run -q --release -p gitfs-imager --bin imager-bench
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- boot-time --runs 10
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- serve
     cargo run -q --release -p gitfs-qemu --bin gitfs-bench -- console --bytes 4194304 --rounds 3

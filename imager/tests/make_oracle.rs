@@ -287,3 +287,42 @@ fn flipped_bytes_fail_verify() {
         assert_eq!(err.trim_end().lines().count(), 1, "one-line error: {err}");
     }
 }
+
+#[test]
+fn large_near_identical_files_read_back_through_long_copies() {
+    // Copy ops reach 16 MiB each: a second 3 MiB file that differs only at its end
+    // is a delta of a few bytes. Readers that assumed 64 KiB per delta command
+    // refused such deltas; git must accept the PACK and every file must read back.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("dir");
+    fill_tree(&dir, 11, 0);
+    let big = gitfs_testkit::Xorshift::new(42).bytes(3 << 20);
+    // One name in two directories: one name hash, so one search segment.
+    for d in ["v1", "v2"] {
+        std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+    }
+    std::fs::write(dir.join("v1/big.bin"), &big).expect("write");
+    let mut second = big.clone();
+    second.extend_from_slice(b"one more line\n");
+    std::fs::write(dir.join("v2/big.bin"), &second).expect("write");
+    let image = tmp.path().join("dir.img");
+    make(&dir, &image, &[]);
+
+    let copy = tmp.path().join("copy");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&dir)
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    git(&copy, &["init", "-q"]);
+    git(&copy, &["add", "-A"]);
+    let tree = git_str(&copy, &["write-tree"]);
+    check_against_git(&copy, &image, &tree, tmp.path());
+    // One of the two is a delta of the other, far smaller than 64 KiB per MiB.
+    let pack_len = info_json(&image)["pack"]["length"]
+        .as_u64()
+        .expect("pack length");
+    assert!(pack_len < (3 << 20) + (1 << 20), "PACK of {pack_len} bytes");
+}

@@ -42,8 +42,11 @@ pub fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>> {
         return Err(Error::BadDelta("base size mismatch"));
     }
     let result_size = usize::try_from(result_size).map_err(|_| Error::TooLarge)?;
-    // One command byte yields at most 0x10000 bytes: bound the allocation by the delta.
-    if result_size as u64 > (delta.len() as u64).saturating_mul(0x10000) {
+    // Each command yields at most a 24-bit copy out of the base, or 127 inserted bytes:
+    // a cheap early refusal of sizes no delta this long can produce. (The allocation
+    // grows with the data below, whatever the header claims.)
+    let per_command = (base.len() as u64).clamp(127, 0x00ff_ffff);
+    if result_size as u64 > (delta.len() as u64).saturating_mul(per_command) {
         return Err(Error::BadDelta(
             "result size larger than the delta can produce",
         ));
@@ -142,6 +145,18 @@ mod tests {
         let mut d = hdr(0x10000, 0x10000);
         d.push(0x80);
         assert_eq!(apply(&base, &d).unwrap(), base);
+    }
+
+    #[test]
+    fn one_copy_can_yield_megabytes() {
+        // Copy sizes have 24 bits: a 12-byte delta rebuilds 3 MiB (git reads these;
+        // a bound of 64 KiB per command refused them).
+        let base: Vec<u8> = (0..3u32 << 20).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut d = hdr(base.len() as u64, base.len() as u64 + 1);
+        d.extend_from_slice(&[0x80 | 0x40, 0x30, 0x01, b'!']);
+        let out = apply(&base, &d).unwrap();
+        assert_eq!(&out[..base.len()], &base[..]);
+        assert_eq!(out[base.len()], b'!');
     }
 
     #[test]

@@ -172,15 +172,26 @@ pub fn plan_and_compress(
     Ok(plan)
 }
 
-/// Cuts the search order into `parts` contiguous ranges of about equal bytes, moving
-/// each cut to the end of a run of equal (kind, name hash) so similar objects stay
-/// in one segment, as git does when it splits work between threads.
+/// Cuts the search order into `parts` contiguous ranges of about equal bytes. Objects
+/// on two sides of a cut are never compared, so each cut moves forward (by at most
+/// [`CUT_SLACK`] objects) to where the names' endings change: the top 16 bits of
+/// git's name hash come from a path's last eight or so bytes, so `v1/big.bin` and
+/// `v2/big.bin` stay together. Failing that, as git does, it moves to the end of a
+/// run of equal (kind, name hash).
 fn split_order(
     objects: &[Object<'_>],
     order: &[usize],
     parts: usize,
 ) -> Vec<std::ops::Range<usize>> {
     let total: u64 = order.iter().map(|&i| objects[i].size + 64).sum();
+    let key = |j: usize| {
+        let o = &objects[order[j]];
+        (o.kind, name_hash(o.path))
+    };
+    let ending = |j: usize| {
+        let (kind, hash) = key(j);
+        (kind, hash >> 16)
+    };
     let mut ranges = Vec::new();
     let mut start = 0;
     let mut acc = 0u64;
@@ -190,14 +201,21 @@ fn split_order(
         acc += objects[order[i]].size + 64;
         i += 1;
         if acc * parts as u64 >= total * part as u64 {
-            let key = |j: usize| {
-                let o = &objects[order[j]];
-                (o.kind, name_hash(o.path))
-            };
-            while i < order.len() && key(i) == key(i - 1) {
-                acc += objects[order[i]].size + 64;
-                i += 1;
+            let limit = (i + CUT_SLACK).min(order.len());
+            let cut = (i..limit).find(|&j| ending(j) != ending(j - 1));
+            let mut end = i;
+            match cut {
+                Some(j) => end = j,
+                None => {
+                    while end < order.len() && key(end) == key(end - 1) {
+                        end += 1;
+                    }
+                }
             }
+            for j in i..end {
+                acc += objects[order[j]].size + 64;
+            }
+            i = end;
             ranges.push(start..i);
             start = i;
             part += 1;
@@ -207,6 +225,9 @@ fn split_order(
     ranges.retain(|r| !r.is_empty());
     ranges
 }
+
+/// How far a thread's cut may move to a better place (objects).
+const CUT_SLACK: usize = 256;
 
 /// The order objects are written in: input order, except that a delta's base chain
 /// is written just before it when not written yet.

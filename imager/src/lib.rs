@@ -5,6 +5,7 @@
 //! [`inspect`] reads images back for `verify`, `info`, `ls` and `cat`.
 
 pub mod date;
+pub mod hash;
 pub mod image;
 pub mod inspect;
 pub mod make;

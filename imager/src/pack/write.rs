@@ -9,6 +9,7 @@ use gitfs_format::pack::{encode_entry_header, encode_ofs_distance, CODE_OFS_DELT
 use gitfs_format::ObjectId;
 
 use super::{Object, PackError, Planned, Progress, MAX_LEVEL};
+use crate::hash::Hasher;
 
 /// What was written: enough for the IDX and for reporting.
 #[derive(Clone, Debug)]
@@ -148,7 +149,7 @@ pub fn write_pack<W: Write>(
     progress.start("writing", order.len() as u64);
     let mut w = HashWriter {
         inner: out,
-        sha: sha1_smol::Sha1::new(),
+        sha: Hasher::default(),
         len: 0,
     };
     let mut head = Vec::with_capacity(12);
@@ -187,7 +188,7 @@ pub fn write_pack<W: Write>(
             progress.inc(1024);
         }
     }
-    let checksum = w.sha.digest().bytes();
+    let checksum = w.sha.digest();
     w.inner.write_all(&checksum).map_err(PackError::Write)?;
     progress.finish();
     Ok(PackSummary {
@@ -200,7 +201,7 @@ pub fn write_pack<W: Write>(
 
 struct HashWriter<'a, W: Write> {
     inner: &'a mut W,
-    sha: sha1_smol::Sha1,
+    sha: Hasher,
     len: u64,
 }
 

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use gitfs_format::{object_id, ObjectId, ObjectKind};
+use gitfs_format::{ObjectId, ObjectKind};
+
+use crate::hash::object_id;
 
 use super::{walk, Data, Snapshot, SourceError, SourceOptions, Store};
 

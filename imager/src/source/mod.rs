@@ -130,7 +130,7 @@ impl Reader<'_> {
                 local::read_blob(repo, obj.id)?
             }
         };
-        if data.len() as u64 != obj.size || gitfs_format::object_id(obj.kind, &data) != obj.id {
+        if data.len() as u64 != obj.size || crate::hash::object_id(obj.kind, &data) != obj.id {
             return Err(match &obj.data {
                 Data::File => SourceError::Changed {
                     path: self.file_path(obj)?,

@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use gitfs_format::{object_id, ObjectId, ObjectKind};
+use gitfs_format::{ObjectId, ObjectKind};
+
+use crate::hash::object_id;
 
 use super::{Data, SourceError, SourceObject};
 

@@ -84,6 +84,92 @@ struct Args {
     /// Leave out the slow `git --window=250` and `imager max` runs.
     #[arg(long)]
     skip_max: bool,
+    /// Instead of the corpora: peak memory of `imager make` on a generated source of
+    /// N copies of the rust-library corpus (each copy's files end in their own line,
+    /// so nothing is deduplicated; 100 copies: 3.45 GB, 173,100 files), written under
+    /// target/ and removed afterwards.
+    #[arg(long, value_name = "COPIES")]
+    memory: Option<usize>,
+}
+
+/// `--memory`: this process's peak resident memory while it makes an image of a
+/// source far larger than that memory. Run in a fresh process, so the peak is the
+/// make's (plus the few MB the benchmark itself holds).
+fn memory(copies: usize) -> Result<()> {
+    std::fs::create_dir_all("target").context("target/")?;
+    let tmp = tempfile::tempdir_in("target").context("temporary directory in target/")?;
+    let one = tmp.path().join("one");
+    rust_library(&one)?;
+    let src = tmp.path().join("source");
+    eprintln!("== memory: writing {copies} copies");
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for n in 0..copies {
+        let (f, b) = copy_marked(&one, &src.join(format!("copy{n:03}")), n)?;
+        files += f;
+        bytes += b;
+    }
+    let before = peak_rss()?;
+    eprintln!("== memory: imager make");
+    let image = tmp.path().join("memory.img");
+    let t = Instant::now();
+    make(
+        src.to_str().context("utf-8 path")?,
+        &image,
+        &MakeOptions::default(),
+        &Bars::new(true),
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    let peak = peak_rss()?;
+    let image_len = std::fs::metadata(&image)?.len();
+    println!("| source | files | image | make (s) | peak RSS | peak RSS / source |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {:.2} GB | {files} | {:.1} MB | {secs:.1} | {:.0} MB | {:.3}x |",
+        bytes as f64 / 1e9,
+        image_len as f64 / 1e6,
+        peak as f64 / 1e6,
+        peak as f64 / bytes as f64
+    );
+    eprintln!(
+        "(peak before the make, after writing the source: {:.0} MB)",
+        before as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// Copies the regular files of `src` to `dst`, each followed by a line naming copy `n`;
+/// returns (files, bytes written).
+fn copy_marked(src: &Path, dst: &Path, n: usize) -> Result<(u64, u64)> {
+    std::fs::create_dir_all(dst).with_context(|| format!("create {}", dst.display()))?;
+    let (mut files, mut bytes) = (0, 0);
+    for e in std::fs::read_dir(src).with_context(|| format!("read {}", src.display()))? {
+        let e = e?;
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            let (f, b) = copy_marked(&from, &to, n)?;
+            files += f;
+            bytes += b;
+        } else if ft.is_file() {
+            let mut data = std::fs::read(&from)?;
+            data.extend_from_slice(format!("\n// copy {n}\n").as_bytes());
+            std::fs::write(&to, &data).with_context(|| format!("write {}", to.display()))?;
+            files += 1;
+            bytes += data.len() as u64;
+        }
+    }
+    Ok((files, bytes))
+}
+
+/// This process's peak resident set (VmHWM), in bytes.
+fn peak_rss() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("no VmHWM in /proc/self/status")?;
+    Ok(kb * 1024)
 }
 
 /// Bytes written and seconds taken by one tool on one corpus.
@@ -125,6 +211,9 @@ struct CorpusResult {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(copies) = args.memory {
+        return memory(copies);
+    }
     let mut results = Vec::new();
     let mut failed = Vec::new();
     for corpus in CORPORA {

@@ -67,11 +67,12 @@ Examples:
         #[arg(long, default_value_t = 50, value_name = "N")]
         depth: usize,
         /// Compression level, 0 (stored) to 12 (smallest): 10-12 are 2-4% smaller than 8 and take
-        /// 2-5x the time [default: 8; with --max: 12].
+        /// 2-5x the time [default: 8; with --max: 11].
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=12))]
         level: Option<u8>,
-        /// The smallest image, for releases: --window 250 --level 12 (about 2x git's
-        /// `--window=250` time; either can still be set).
+        /// The smallest image, for releases: --window 250 --level 11, and the delta search
+        /// split less between threads (at most about 2x git's `--window=250` time; window
+        /// and level can still be set).
         #[arg(long)]
         max: bool,
         /// Overwrite IMAGE if it exists.

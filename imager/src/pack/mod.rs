@@ -13,6 +13,8 @@ mod search;
 mod write;
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use gitfs_format::{ObjectId, ObjectKind};
 use thiserror::Error;
@@ -76,6 +78,11 @@ pub struct PackOptions {
     /// Compression level, libdeflate's: 0 (stored) to [`MAX_LEVEL`].
     pub level: u8,
     pub threads: usize,
+    /// Parts of the search order per thread. More than one lets a thread that
+    /// finishes early take the next part instead of waiting (default 2: rustdoc HTML
+    /// made 15% faster on 2 cores), but objects in two parts are never compared
+    /// (0.2-2% larger images on HTML); `max` uses one.
+    pub segments: usize,
 }
 
 /// The default compression level.
@@ -92,16 +99,19 @@ impl Default for PackOptions {
             depth: 50,
             level: LEVEL_DEFAULT,
             threads: 2,
+            segments: 2,
         }
     }
 }
 
 impl PackOptions {
-    /// The smallest image this packer makes: a wide window and the slowest level.
+    /// The smallest image this packer makes: a wide window, one part per thread and
+    /// level 11 (12 is 0.01% smaller on Python's HTML docs and 11% slower).
     pub fn max() -> Self {
         PackOptions {
             window: 250,
-            level: MAX_LEVEL,
+            level: 11,
+            segments: 1,
             ..Self::default()
         }
     }
@@ -129,10 +139,15 @@ pub fn plan_and_compress(
 ) -> Result<Vec<Planned>, PackError> {
     let order = search_order(objects);
     progress.start("packing", order.len() as u64);
-    let mut by_pos = vec![Planned::default(); order.len()];
-    let segments = split_order(objects, &order, opts.threads.max(1));
+    let threads = opts.threads.max(1);
+    let segments = split_order(objects, &order, threads * opts.segments.max(1));
     let max_depth = u32::try_from(opts.depth).unwrap_or(u32::MAX);
-    let run = |range: std::ops::Range<usize>, plan: &mut [Planned]| {
+    // Segments are handed out in order to whichever thread is free: each one's result
+    // depends only on its objects, so the image does not depend on timing.
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<SegmentResult>>> =
+        Mutex::new((0..segments.len()).map(|_| None).collect());
+    let work = || {
         let mut seg = search::Segment {
             window: opts.window,
             max_depth,
@@ -141,28 +156,42 @@ pub fn plan_and_compress(
             progress,
         };
         let mut spool = write::Spool::new(scratch);
-        search::search_segment(objects, &order[range], plan, &mut seg, &mut spool)
-    };
-    // Each thread works on its own contiguous part of the plan.
-    let results: Vec<Result<(), PackError>> = std::thread::scope(|s| {
-        let mut rest: &mut [Planned] = &mut by_pos;
-        let mut handles = Vec::new();
-        let mut done = 0;
-        for range in &segments {
-            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(range.end - done);
-            rest = tail;
-            done = range.end;
-            let range = range.clone();
-            let run = &run;
-            handles.push(s.spawn(move || run(range, mine)));
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(range) = segments.get(k) else { break };
+            let mut plan = vec![Planned::default(); range.len()];
+            let r = search::search_segment(
+                objects,
+                &order[range.clone()],
+                &mut plan,
+                &mut seg,
+                &mut spool,
+            );
+            let failed = r.is_err();
+            results.lock().unwrap_or_else(|e| e.into_inner())[k] = Some(r.map(|()| plan));
+            if failed {
+                // Stop handing out work; the first error is reported.
+                next.store(segments.len(), Ordering::Relaxed);
+                break;
+            }
         }
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.min(segments.len()) {
+            s.spawn(work);
+        }
+        work();
     });
-    for r in results {
-        r?;
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    // A segment is left undone only after another failed: report that failure.
+    if let Some(i) = results.iter().position(|r| matches!(r, Some(Err(_)))) {
+        if let Some(Err(e)) = results.swap_remove(i) {
+            return Err(e);
+        }
+    }
+    let mut by_pos = Vec::with_capacity(order.len());
+    for r in results.into_iter().flatten() {
+        by_pos.extend(r?);
     }
     progress.finish();
     let mut plan = vec![Planned::default(); objects.len()];
@@ -171,6 +200,9 @@ pub fn plan_and_compress(
     }
     Ok(plan)
 }
+
+/// One segment's plan, in search order.
+type SegmentResult = Result<Vec<Planned>, PackError>;
 
 /// Cuts the search order into `parts` contiguous ranges of about equal bytes. Objects
 /// on two sides of a cut are never compared, so each cut moves forward (by at most

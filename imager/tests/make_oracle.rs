@@ -186,6 +186,21 @@ fn git_repositories_match_git() {
     assert_eq!(info_json(&a)["tree"], info_json(&b)["tree"]);
 }
 
+/// Copies `dir` to `copy`, makes it a repository with everything added, and returns
+/// the tree id `git write-tree` gives: the oracle for an image of a directory.
+fn git_tree_of_copy(dir: &Path, copy: &Path) -> String {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(dir)
+        .arg(copy)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    git(copy, &["init", "-q"]);
+    git(copy, &["add", "-A"]);
+    git_str(copy, &["write-tree"])
+}
+
 #[test]
 fn directory_matches_git_write_tree() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -196,16 +211,7 @@ fn directory_matches_git_write_tree() {
     make(&dir, &image, &["--date", "2024-01-02T03:04:05Z"]);
 
     let copy = tmp.path().join("copy");
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&dir)
-        .arg(&copy)
-        .status()
-        .expect("cp");
-    assert!(status.success());
-    git(&copy, &["init", "-q"]);
-    git(&copy, &["add", "-A"]);
-    let tree = git_str(&copy, &["write-tree"]);
+    let tree = git_tree_of_copy(&dir, &copy);
     assert_eq!(info_json(&image)["tree"].as_str(), Some(tree.as_str()));
     // Use the copy's repository as the oracle for the synthesised tree.
     check_against_git(&copy, &image, &tree, tmp.path());
@@ -309,16 +315,7 @@ fn large_near_identical_files_read_back_through_long_copies() {
     make(&dir, &image, &[]);
 
     let copy = tmp.path().join("copy");
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&dir)
-        .arg(&copy)
-        .status()
-        .expect("cp");
-    assert!(status.success());
-    git(&copy, &["init", "-q"]);
-    git(&copy, &["add", "-A"]);
-    let tree = git_str(&copy, &["write-tree"]);
+    let tree = git_tree_of_copy(&dir, &copy);
     check_against_git(&copy, &image, &tree, tmp.path());
     // One of the two is a delta of the other, far smaller than 64 KiB per MiB.
     let pack_len = info_json(&image)["pack"]["length"]

@@ -41,6 +41,10 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
             id
         }
     };
+    // The shape and the file list are in the trees now: free them before the walk
+    // (with a million files they are a few hundred bytes each).
+    drop(shape);
+    drop(blob_ids);
     let commit = format!(
         "tree {tree}\nauthor {IDENTITY} {date} +0000\ncommitter {IDENTITY} {date} +0000\n\n{MESSAGE}"
     )
@@ -58,6 +62,7 @@ pub(crate) fn load(root: &Path, opts: &SourceOptions) -> Result<Snapshot, Source
         (commit_id, commit),
         tree,
         false,
+        on_disk.len() + trees.len() + links.len() + 1,
         |id| trees.remove(&id).ok_or_else(|| internal(id)),
         |id| {
             // A link target first: a file may hold the same bytes, but the blob's

@@ -72,6 +72,7 @@ pub(crate) fn commit_snapshot(
         (commit, data),
         tree,
         true,
+        0,
         |want| {
             let obj = repo.find_object(gid(want)).map_err(|e| missing(want, &e))?;
             Ok((kind(obj.kind), obj.detach().data))

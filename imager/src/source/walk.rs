@@ -41,22 +41,27 @@ pub(crate) fn parse_tree(mut data: &[u8]) -> Option<Vec<Entry<'_>>> {
 /// a tree's kind and data; with `verify`, each is checked against its id (a
 /// corrupt store must not make an image; objects hashed by the caller need not).
 /// `blob` says a blob's size and where its bytes are (read only when packed).
+/// `expected` is how many objects there will be, when known (0 otherwise): the lists
+/// are made that large at once instead of doubling, which for a million objects
+/// would briefly hold both copies.
 pub(crate) fn collect(
     commit: (ObjectId, Vec<u8>),
     tree: ObjectId,
     verify: bool,
+    expected: usize,
     fetch: impl FnMut(ObjectId) -> Result<(ObjectKind, Vec<u8>), SourceError>,
     mut blob: impl FnMut(ObjectId) -> Result<(u64, Data), SourceError>,
 ) -> Result<Vec<SourceObject>, SourceError> {
     let mut fetch = Fetch { fetch, verify };
-    let mut objects = vec![SourceObject {
+    let mut objects = Vec::with_capacity(expected);
+    objects.push(SourceObject {
         id: commit.0,
         kind: ObjectKind::Commit,
         size: commit.1.len() as u64,
         data: Data::Held(commit.1),
         path: Vec::new(),
-    }];
-    let mut seen = HashSet::new();
+    });
+    let mut seen = HashSet::with_capacity(expected);
     seen.insert(tree);
     // Explicit stack (no recursion: tree depth comes from the data) of the
     // remaining children of each open tree, reversed so `pop` yields them in order.

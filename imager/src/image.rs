@@ -20,10 +20,8 @@ pub enum WriteError {
     TooManyObjects(usize),
     #[error("image header: {0}")]
     Header(gitfs_format::Error),
-    /// An object could not be read from the source (a file that changed or vanished,
-    /// a corrupt repository).
-    #[error("{0}")]
-    Read(#[source] io::Error),
+    /// Packing failed: an object could not be read from the source (a file that
+    /// changed or vanished, a corrupt repository), or the scratch file failed.
     #[error("{0}")]
     Pack(#[source] PackError),
 }
@@ -75,8 +73,8 @@ pub fn write_image(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // A failed write of the image names the image; anything else is the packer's.
     let pack_err = |e: PackError| match e {
-        PackError::Read(e) => WriteError::Read(e),
         PackError::Write(e) => io_err(e),
         e => WriteError::Pack(e),
     };

@@ -1,12 +1,13 @@
 //! From a set of objects to a PACK v2 stream and its IDX entries.
 //!
 //! Steps: order (git's type/name-hash/size sort); delta search in a sliding window
-//! over two fixed segments (one per thread, so the result does not depend on timing),
-//! each object read from its source when it enters the window and compressed into a
+//! over fixed parts of that order, handed to whichever thread is free (each part's
+//! result depends only on its objects, so the image does not depend on timing), each
+//! object read from its source when it enters the window and compressed into a
 //! scratch file as soon as it is decided; then the PACK, copied from the scratch file
 //! in an order that puts every base before its deltas (OFS deltas point backwards).
-//! Memory: the window's objects and indexes per thread, plus a few dozen bytes per
-//! object (ids, paths, plan), whatever the repository's size.
+//! Memory: the window's objects and indexes per thread, plus the per-object lists
+//! (ids, paths, plan), whatever the repository's bytes.
 
 mod order;
 mod search;
@@ -20,7 +21,8 @@ use gitfs_format::{ObjectId, ObjectKind};
 use thiserror::Error;
 
 pub use order::{name_hash, search_order};
-pub use write::{write_pack, Deflater, PackSummary, Scratch};
+use write::Deflater;
+pub use write::{write_pack, PackSummary, Scratch};
 
 /// One object to pack; its bytes come from [`Objects`].
 #[derive(Clone, Copy, Debug)]
@@ -61,8 +63,6 @@ pub enum PackError {
 pub struct Planned {
     /// Index of the base object, when stored as a delta.
     pub base: Option<usize>,
-    /// Length of the delta chain below this object (0 when whole).
-    pub depth: u32,
     /// Uncompressed payload length: the delta's, or the object's.
     pub payload_len: u64,
     /// Where its compressed payload lies in the scratch file.

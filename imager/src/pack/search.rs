@@ -107,17 +107,22 @@ pub(super) fn search_segment(
             }
         }
         z.clear();
-        if let Some((_, delta, _)) = &best {
+        // Set once `z` holds the whole object compressed: the check below chose it.
+        let mut z_is_whole = false;
+        if let Some((si, delta, _)) = &best {
             seg.deflater.deflate(delta, &mut z);
             // A delta that is a large part of its object can compress worse than the
             // object itself (copy ops cut the text zlib would have matched).
-            let base_ratio = best.as_ref().map_or(1.0, |(si, _, _)| win[*si].ratio);
-            if delta.len() * 8 > tsize && z.len() as f32 > WHOLE_CHECK * base_ratio * tsize as f32 {
+            if delta.len() * 8 > tsize
+                && z.len() as f32 > WHOLE_CHECK * win[*si].ratio * tsize as f32
+            {
+                whole.clear();
                 seg.deflater.deflate(&data, &mut whole);
                 if whole.len() + OFS_HEAD < z.len() {
+                    std::mem::swap(&mut z, &mut whole);
+                    z_is_whole = true;
                     best = None;
                 }
-                whole.clear();
             }
         }
         let (base, depth, ratio) = match &best {
@@ -126,14 +131,14 @@ pub(super) fn search_segment(
                 (Some(win[*si].obj), *depth, win[*si].ratio)
             }
             None => {
-                z.clear();
-                seg.deflater.deflate(&data, &mut z);
+                if !z_is_whole {
+                    seg.deflater.deflate(&data, &mut z);
+                }
                 plan[n].payload_len = tsize as u64;
                 (None, 0, z.len() as f32 / tsize.max(1) as f32)
             }
         };
         plan[n].base = base;
-        plan[n].depth = depth;
         plan[n].z_len = z.len() as u64;
         spool.push(n, &z, plan)?;
         let mut keep_target = true;

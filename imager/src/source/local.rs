@@ -104,11 +104,6 @@ pub(crate) fn commit_snapshot(
     })
 }
 
-/// A handle on the repository for one packing thread.
-pub(crate) fn thread_repo(shared: &gix::ThreadSafeRepository) -> gix::Repository {
-    shared.to_thread_local()
-}
-
 /// The bytes of blob `id` (checked against the id by the caller).
 pub(crate) fn read_blob(repo: &gix::Repository, id: ObjectId) -> Result<Vec<u8>, SourceError> {
     let obj = repo.find_object(gid(id)).map_err(|e| missing(id, &e))?;

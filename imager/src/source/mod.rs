@@ -59,7 +59,7 @@ pub enum Data {
     Stored,
 }
 
-/// What [`Data::Stored`] objects are read from.
+/// Where [`Data::File`] and [`Data::Stored`] objects are read from.
 enum Store {
     /// The directory a directory source's files are in.
     Dir(std::path::PathBuf),
@@ -126,7 +126,7 @@ impl Reader<'_> {
                         source: None,
                     });
                 };
-                let repo = self.repo.get_or_insert_with(|| local::thread_repo(shared));
+                let repo = self.repo.get_or_insert_with(|| shared.to_thread_local());
                 local::read_blob(repo, obj.id)?
             }
         };

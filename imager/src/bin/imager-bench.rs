@@ -102,12 +102,16 @@ fn memory(copies: usize) -> Result<()> {
     rust_library(&one)?;
     let src = tmp.path().join("source");
     eprintln!("== memory: writing {copies} copies");
-    let (mut files, mut bytes) = (0u64, 0u64);
     for n in 0..copies {
-        let (f, b) = copy_marked(&one, &src.join(format!("copy{n:03}")), n)?;
-        files += f;
-        bytes += b;
+        let tail = format!("\n// copy {n}\n");
+        copy_tree(
+            &one,
+            &src.join(format!("copy{n:03}")),
+            Links::Keep,
+            tail.as_bytes(),
+        )?;
     }
+    let (files, bytes) = tree_stats(&src)?;
     let before = peak_rss()?;
     eprintln!("== memory: imager make");
     let image = tmp.path().join("memory.img");
@@ -135,30 +139,6 @@ fn memory(copies: usize) -> Result<()> {
         before as f64 / 1e6
     );
     Ok(())
-}
-
-/// Copies the regular files of `src` to `dst`, each followed by a line naming copy `n`;
-/// returns (files, bytes written).
-fn copy_marked(src: &Path, dst: &Path, n: usize) -> Result<(u64, u64)> {
-    std::fs::create_dir_all(dst).with_context(|| format!("create {}", dst.display()))?;
-    let (mut files, mut bytes) = (0, 0);
-    for e in std::fs::read_dir(src).with_context(|| format!("read {}", src.display()))? {
-        let e = e?;
-        let (from, to) = (e.path(), dst.join(e.file_name()));
-        let ft = e.file_type()?;
-        if ft.is_dir() {
-            let (f, b) = copy_marked(&from, &to, n)?;
-            files += f;
-            bytes += b;
-        } else if ft.is_file() {
-            let mut data = std::fs::read(&from)?;
-            data.extend_from_slice(format!("\n// copy {n}\n").as_bytes());
-            std::fs::write(&to, &data).with_context(|| format!("write {}", to.display()))?;
-            files += 1;
-            bytes += data.len() as u64;
-        }
-    }
-    Ok((files, bytes))
 }
 
 /// This process's peak resident set (VmHWM), in bytes.
@@ -287,7 +267,7 @@ fn python_stdlib(dst: &Path) -> Result<()> {
     ]))
     .context("python3 not available")?;
     let src = PathBuf::from(String::from_utf8(out)?.trim());
-    copy_tree(&src, dst, Links::Keep)
+    copy_tree(&src, dst, Links::Keep, b"")
 }
 
 /// The source of Rust's standard library shipped with the pinned nightly (rust-src).
@@ -305,14 +285,14 @@ fn rust_library(dst: &Path) -> Result<()> {
             src.display()
         );
     }
-    copy_tree(&src, dst, Links::Keep)
+    copy_tree(&src, dst, Links::Keep, b"")
 }
 
 /// Python's HTML documentation (Sphinx output) from Debian's python3-doc; its
 /// symlinks into /usr/share/javascript are copied as the files they point to.
 fn python_docs(dst: &Path) -> Result<()> {
     let src = python_docs_dir()?;
-    copy_tree(&src, dst, Links::Follow)
+    copy_tree(&src, dst, Links::Follow, b"")
 }
 
 /// The newest `/usr/share/doc/python3*/html` with the library reference in it.
@@ -369,7 +349,7 @@ fn rustdoc(dst: &Path) -> Result<()> {
         }
         run(&mut cmd).context("cargo doc")?;
     }
-    copy_tree(&doc, dst, Links::Keep)
+    copy_tree(&doc, dst, Links::Keep, b"")
 }
 
 /// 20,000 HTML pages built from a few templates with small per-page differences.
@@ -432,8 +412,9 @@ enum Links {
     Follow,
 }
 
-/// Copies `src` into `dst`, leaving out `.git`, `__pycache__` and `site-packages`.
-fn copy_tree(src: &Path, dst: &Path, links: Links) -> Result<()> {
+/// Copies `src` into `dst`, leaving out `.git`, `__pycache__` and `site-packages`;
+/// `tail` is appended to every regular file (so copies of one tree differ).
+fn copy_tree(src: &Path, dst: &Path, links: Links, tail: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dst).with_context(|| format!("create {}", dst.display()))?;
     let entries = std::fs::read_dir(src).with_context(|| format!("read {}", src.display()))?;
     for e in entries {
@@ -453,11 +434,15 @@ fn copy_tree(src: &Path, dst: &Path, links: Links) -> Result<()> {
             }
         }
         if ft.is_dir() {
-            copy_tree(&from, &to, links)?;
+            copy_tree(&from, &to, links, tail)?;
         } else if ft.is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-        } else if ft.is_file() {
+        } else if ft.is_file() && tail.is_empty() {
             std::fs::copy(&from, &to).with_context(|| format!("copy {}", from.display()))?;
+        } else if ft.is_file() {
+            let mut data = std::fs::read(&from)?;
+            data.extend_from_slice(tail);
+            std::fs::write(&to, &data).with_context(|| format!("write {}", to.display()))?;
         }
     }
     Ok(())

@@ -58,12 +58,7 @@ fn export(image: &Path, dir: &Path, extra: &[&str]) -> Output {
 
 /// `export` that must succeed (its stderr shown if not).
 fn export_ok(image: &Path, dir: &Path, extra: &[&str]) {
-    let out = export(image, dir, extra);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&export(image, dir, extra), "export");
 }
 
 fn git_archive_into(repo: &Path, treeish: &str, dest: &Path) {

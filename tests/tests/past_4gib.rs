@@ -166,11 +166,7 @@ fn a_real_image_past_4_gib() {
         .arg(&img)
         .output()
         .expect("imager verify");
-    assert!(
-        out.status.success(),
-        "verify: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out, "imager verify");
     // Which files lie past 4 GiB in the PACK.
     let mut image = Image::open(FileDevice::open(&img).expect("open")).expect("image");
     let mut far = Vec::new();

@@ -46,12 +46,7 @@ fn cli(args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> &[u8] {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    &out.stdout
+    common::succeeded(out, "gitfs-qemu")
 }
 
 fn one_line_error(out: &Output, needle: &str) {

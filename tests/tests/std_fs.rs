@@ -111,11 +111,7 @@ fn walk_prints_what_git_ls_tree_prints() {
         .arg(&f.image)
         .output()
         .expect("running gitfs-qemu app walk");
-    assert!(
-        out.status.success(),
-        "walk failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out, "walk");
     let want = git(
         &f.repo,
         &["-c", "core.quotePath=false", "ls-tree", "-r", "-l", "HEAD"],

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::Mutex;
 
 use gitfs_qemu::{artifacts, Session, Transport, VmConfig};
@@ -54,12 +54,18 @@ pub fn make_image(source: &Path, image: &Path, extra: &[&str]) {
         .args(extra)
         .output()
         .expect("running imager");
+    succeeded(&out, &format!("imager make {}", source.display()));
+}
+
+/// The stdout of a program that must have succeeded; panics with `what` and its
+/// stderr if it did not.
+pub fn succeeded<'a>(out: &'a Output, what: &str) -> &'a [u8] {
     assert!(
         out.status.success(),
-        "imager make {} failed: {}",
-        source.display(),
+        "{what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    &out.stdout
 }
 
 /// Runs git in `dir` (the test kit's fixed identity, dates 2024-01-01T00:00:00Z);

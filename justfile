@@ -94,13 +94,13 @@ walk IMAGE: build
 past-4gib: build-guest
     cargo test --release -p gitfs-tests --test past_4gib -- --ignored --nocapture
 
-# Image size and speed against git, host reads, boot time, serving over the console and
-# HTTP, std::fs on a mount, each next to a peer measured in the same run.
-# Peak memory of `imager make` on a generated 3.45 GB source (about 4 GB of disk
-# under target/ while it runs).
+# About 4 GB of disk under target/ while it runs; part of `just bench`.
+# Peak memory of `imager make` on a generated 3.45 GB source.
 bench-memory: setup
     GITFS_NIGHTLY={{nightly}} cargo run -q --release -p gitfs-imager --bin imager-bench -- --memory 100
 
+# Image size and speed against git, host reads, boot time, serving over the console and
+# HTTP, std::fs on a mount, each next to a peer measured in the same run.
 # Run every benchmark and print its tables.
 bench: build
     # The HTTP kernel with the benchmark peer, which the shipped kernels leave out.

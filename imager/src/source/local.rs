@@ -74,11 +74,11 @@ pub(crate) fn commit_snapshot(
         true,
         0,
         |want| {
-            let obj = repo.find_object(gid(want)).map_err(|e| missing(want, &e))?;
+            let obj = repo.find_object(gid(want)).map_err(|e| missing(want, e))?;
             Ok((kind(obj.kind), obj.detach().data))
         },
         |want| {
-            let header = repo.find_header(gid(want)).map_err(|e| missing(want, &e))?;
+            let header = repo.find_header(gid(want)).map_err(|e| missing(want, e))?;
             if header.kind() != gix::object::Kind::Blob {
                 return Err(SourceError::Git {
                     message: format!(
@@ -106,7 +106,7 @@ pub(crate) fn commit_snapshot(
 
 /// The bytes of blob `id` (checked against the id by the caller).
 pub(crate) fn read_blob(repo: &gix::Repository, id: ObjectId) -> Result<Vec<u8>, SourceError> {
-    let obj = repo.find_object(gid(id)).map_err(|e| missing(id, &e))?;
+    let obj = repo.find_object(gid(id)).map_err(|e| missing(id, e))?;
     Ok(obj.detach().data)
 }
 
@@ -114,10 +114,11 @@ fn gid(id: ObjectId) -> gix::ObjectId {
     gix::ObjectId::Sha1(*id.as_bytes())
 }
 
-fn missing(id: ObjectId, e: &(dyn std::error::Error + Send + Sync + 'static)) -> SourceError {
+/// Object `id` could not be read; gix's error stays as the source.
+fn missing(id: ObjectId, e: impl std::error::Error + Send + Sync + 'static) -> SourceError {
     SourceError::Git {
-        message: format!("object {id} is missing: {}", root_cause(e)),
-        source: None,
+        message: format!("object {id} is missing: {}", root_cause(&e)),
+        source: Some(Box::new(e)),
     }
 }
 

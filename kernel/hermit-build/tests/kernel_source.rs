@@ -15,7 +15,7 @@ fn every_patch_applies_to_the_pinned_kernel_source() {
 
     let set = patch::PatchSet::load(&patch_dir()).unwrap();
     let names: Vec<&str> = set.patches.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 7, "{names:?}");
     assert!(names.windows(2).all(|w| w[0] < w[1]));
 
     let dest = std::env::temp_dir().join(format!("gitfs-kernel-src-{}", std::process::id()));
@@ -24,6 +24,8 @@ fn every_patch_applies_to_the_pinned_kernel_source() {
     assert!(appfs.contains("pub unsafe extern \"C\" fn sys_mount_appfs"));
     let lseek = fs::read_to_string(dest.join("src/syscalls/mod.rs")).unwrap();
     assert!(!lseek.contains(".to_str().unwrap()"));
+    let allocator = fs::read_to_string(dest.join("src/mm/allocator.rs")).unwrap();
+    assert!(!allocator.contains("CachePadded<u8>"));
     assert!(fs::read_to_string(dest.join("Cargo.toml"))
         .unwrap()
         .ends_with("\n[workspace]\n"));

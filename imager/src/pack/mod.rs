@@ -182,13 +182,9 @@ pub fn plan_and_compress(
         }
         work();
     });
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    // A segment is left undone only after another failed: report that failure.
-    if let Some(i) = results.iter().position(|r| matches!(r, Some(Err(_)))) {
-        if let Some(Err(e)) = results.swap_remove(i) {
-            return Err(e);
-        }
-    }
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Segments are handed out in order and none after a failure, so the first failed
+    // one comes before any left undone: `?` reports it.
     let mut by_pos = Vec::with_capacity(order.len());
     for r in results.into_iter().flatten() {
         by_pos.extend(r?);

@@ -251,6 +251,14 @@ fn std_fs_reads_seeks_metadata_and_errors() {
     assert_eq!(ask("read\tREADME.md/x"), "err NotADirectory 20");
     assert_eq!(ask("ls\tREADME.md"), "err NotADirectory 20");
     assert_eq!(ask("stat\t../etc"), "err NotFound 2");
+    // Paths as POSIX spells them: empty components and `.` are nothing, a file
+    // followed by `/` is not a directory.
+    assert_eq!(
+        ask("read\t.//docs/./read me.md"),
+        ask("read\tdocs/read me.md")
+    );
+    assert!(ask("stat\tdocs/").starts_with("ok dir 40755 "));
+    assert_eq!(ask("read\tREADME.md/"), "err NotADirectory 20");
 
     // Nothing changes the image; the rest of the VFS keeps working.
     let w = ask("writes\tdocs/read me.md");

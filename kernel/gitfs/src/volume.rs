@@ -5,7 +5,6 @@
 //! Every byte handed out comes from a blob whose SHA-1 was checked against its id when
 //! the file was opened; an open file holds its verified blob until it is closed.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gitfs_format::{BlockDevice, EntryMode, Error};
@@ -81,11 +80,54 @@ struct Open {
     attr: Attr,
 }
 
+/// Open files by handle. A handle is a slot's index plus one (0 is never given);
+/// closed slots are reused, as descriptors are. Not a hash map: std's SipHash of the
+/// handle cost more than the rest of a `fstat` under QEMU TCG.
+#[derive(Default)]
+struct OpenFiles {
+    slots: Vec<Option<Open>>,
+    free: Vec<usize>,
+}
+
+impl OpenFiles {
+    fn insert(&mut self, file: Open) -> u64 {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(file);
+                slot
+            }
+            None => {
+                self.slots.push(Some(file));
+                self.slots.len() - 1
+            }
+        };
+        slot as u64 + 1
+    }
+
+    fn slot(handle: u64) -> Option<usize> {
+        usize::try_from(handle.checked_sub(1)?).ok()
+    }
+
+    fn get(&self, handle: u64) -> Option<&Open> {
+        self.slots.get(Self::slot(handle)?)?.as_ref()
+    }
+
+    fn remove(&mut self, handle: u64) -> Option<Open> {
+        let slot = Self::slot(handle)?;
+        let file = self.slots.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        Some(file)
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+}
+
 /// A mounted image.
 pub struct Volume<D: BlockDevice> {
     fs: Mutex<Fs<D>>,
-    open: Mutex<HashMap<u64, Open>>,
-    next_handle: Mutex<u64>,
+    open: Mutex<OpenFiles>,
     mtime: u64,
     max_file_bytes: u64,
 }
@@ -97,8 +139,7 @@ impl<D: BlockDevice> Volume<D> {
         let mtime = fs.commit_time()?;
         Ok(Volume {
             fs: Mutex::new(fs),
-            open: Mutex::new(HashMap::new()),
-            next_handle: Mutex::new(1),
+            open: Mutex::new(OpenFiles::default()),
             mtime,
             max_file_bytes,
         })
@@ -109,7 +150,7 @@ impl<D: BlockDevice> Volume<D> {
         self.fs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn open_files(&self) -> MutexGuard<'_, HashMap<u64, Open>> {
+    fn open_files(&self) -> MutexGuard<'_, OpenFiles> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -152,20 +193,13 @@ impl<D: BlockDevice> Volume<D> {
             let attr = self.attr(node, mode, data.len() as u64);
             (data, attr)
         };
-        let handle = {
-            let mut next = self.next_handle.lock().unwrap_or_else(|p| p.into_inner());
-            let h = *next;
-            *next += 1;
-            h
-        };
-        self.open_files().insert(handle, Open { data, attr });
-        Ok(handle)
+        Ok(self.open_files().insert(Open { data, attr }))
     }
 
     /// Copies bytes of an open file from `offset` into `buf`: the count, 0 at the end.
     pub fn read(&self, handle: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let open = self.open_files();
-        let file = open.get(&handle).ok_or(errno::EBADF)?;
+        let file = open.get(handle).ok_or(errno::EBADF)?;
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(file.data.len());
@@ -176,13 +210,13 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn fstat(&self, handle: u64) -> Result<Attr, Errno> {
         self.open_files()
-            .get(&handle)
+            .get(handle)
             .map(|f| f.attr)
             .ok_or(errno::EBADF)
     }
 
     pub fn close(&self, handle: u64) {
-        self.open_files().remove(&handle);
+        self.open_files().remove(handle);
     }
 
     /// Files open now.

@@ -194,6 +194,40 @@ fn reads_at_any_offset() {
 }
 
 #[test]
+fn handles_stay_distinct_while_open_and_die_at_close() {
+    let (repo, v) = sample();
+    let paths = ["a.txt", "docs/read me.md", "empty", "bin/run.sh"];
+    let handles: Vec<u64> = paths.iter().map(|p| v.open(p.as_bytes()).unwrap()).collect();
+    for (i, h) in handles.iter().enumerate() {
+        assert_ne!(*h, 0);
+        assert!(!handles[..i].contains(h), "{handles:?}");
+    }
+    assert_eq!(v.open_count(), paths.len());
+    // Closing one leaves the others reading their own file; a closed handle is dead,
+    // and closing it again changes nothing.
+    v.close(handles[1]);
+    v.close(handles[1]);
+    assert_eq!(v.fstat(handles[1]), Err(errno::EBADF));
+    for (p, h) in paths.iter().zip(&handles).filter(|(_, h)| **h != handles[1]) {
+        let mut buf = vec![0u8; 64];
+        let n = v.read(*h, 0, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &git_blob(&repo, p)[..], "{p}");
+    }
+    // A new file may take the closed one's handle, and then reads as itself.
+    let again = v.open(b"deep/a/b/c/d/e/f.txt").unwrap();
+    let mut buf = [0u8; 16];
+    let n = v.read(again, 0, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"deep\n");
+    for h in handles.iter().chain([&again]) {
+        v.close(*h);
+    }
+    assert_eq!(v.open_count(), 0);
+    for h in [0, u64::MAX, again] {
+        assert_eq!(v.read(h, 0, &mut buf), Err(errno::EBADF));
+    }
+}
+
+#[test]
 fn large_files_are_refused_not_crashing() {
     let repo = Repo::new(&[Entry::file("big", &noise(100_000, 3)), Entry::file("small", b"s")]).unwrap();
     let v = Volume::new(Fs::open(repo.image().unwrap()).unwrap(), 50_000).unwrap();

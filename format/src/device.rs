@@ -16,6 +16,12 @@ pub trait BlockDevice {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Says whether the reads that follow mostly start where the previous one ended
+    /// (the path tree's build reads every tree object in the order they were written):
+    /// a device that pays per request may then read ahead. Only a hint; by default
+    /// nothing changes.
+    fn set_sequential(&mut self, _on: bool) {}
 }
 
 fn read_slice(data: &[u8], offset: u64, buf: &mut [u8]) -> Result<()> {
@@ -53,6 +59,10 @@ impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
+    }
+
+    fn set_sequential(&mut self, on: bool) {
+        (**self).set_sequential(on)
     }
 }
 

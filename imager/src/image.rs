@@ -81,7 +81,7 @@ pub fn write_image(
     let scratch = Scratch::new(tempfile::tempfile_in(&dir).map_err(io_err)?);
     let plan =
         pack::plan_and_compress(objects, source, opts, &scratch, progress).map_err(pack_err)?;
-    let order = pack::write_order(&plan);
+    let order = pack::write_order(objects, &plan);
 
     let mut tmp = tempfile::Builder::new()
         .prefix(".imager-")

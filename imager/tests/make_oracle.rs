@@ -150,6 +150,40 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
         std::fs::read(&idx).expect("git idx") == bytes[io..io + il],
         "IDX differs from git's"
     );
+    // As git lays a pack out: commits, then all trees, then blobs (the unikernel reads
+    // every tree at boot, in one run).
+    let listing = git(&check, &["verify-pack", "-v", idx.to_str().expect("utf-8")]);
+    let mut by_offset: Vec<(u64, String)> = String::from_utf8_lossy(&listing)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let is_id = f.first()?.len() == 40;
+            (is_id && f.len() >= 5).then(|| (f[4].parse().expect("offset"), f[1].to_string()))
+        })
+        .collect();
+    by_offset.sort();
+    let rank = |t: &str| ["commit", "tree", "blob"].iter().position(|k| *k == t);
+    let ranks: Vec<_> = by_offset
+        .iter()
+        .map(|(_, t)| rank(t).expect("object type"))
+        .collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "pack order: {by_offset:?}"
+    );
+    let counts: Vec<u64> = ["commit", "tree", "blob"]
+        .iter()
+        .map(|k| info["kinds"][k]["count"].as_u64().expect("count"))
+        .collect();
+    for (r, want) in counts.iter().enumerate() {
+        let got = ranks.iter().filter(|&&x| x == r).count() as u64;
+        assert_eq!(
+            got,
+            *want,
+            "{} objects in the pack",
+            ["commit", "tree", "blob"][r]
+        );
+    }
 
     // verify passes and names the commit.
     let v = ok_stdout(&[OsStr::new("verify"), image.as_os_str()]);

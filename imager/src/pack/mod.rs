@@ -257,23 +257,34 @@ fn split_order(
 /// How far a thread's cut may move to a better place (objects).
 const CUT_SLACK: usize = 256;
 
-/// The order objects are written in: input order, except that a delta's base chain
-/// is written just before it when not written yet.
-pub fn write_order(plan: &[Planned]) -> Vec<usize> {
+/// The order objects are written in, as git's pack-objects has it: commits (and tags),
+/// then every tree, then the rest, each group in input order (trees depth first, as
+/// the source walk lists them), except that a delta's base chain is written just
+/// before it when not written yet. The unikernel reads every tree at boot in that
+/// same order, so its reads follow each other on the disk instead of hopping over the
+/// blobs between them.
+pub fn write_order(objects: &[Object<'_>], plan: &[Planned]) -> Vec<usize> {
+    let group = |kind: ObjectKind| match kind {
+        ObjectKind::Commit | ObjectKind::Tag => 0,
+        ObjectKind::Tree => 1,
+        ObjectKind::Blob => 2,
+    };
     let mut done = vec![false; plan.len()];
     let mut out = Vec::with_capacity(plan.len());
     let mut chain = Vec::new();
-    for i in 0..plan.len() {
-        let mut cur = i;
-        while !done[cur] {
-            chain.push(cur);
-            done[cur] = true;
-            match plan[cur].base {
-                Some(b) => cur = b,
-                None => break,
+    for g in 0..3 {
+        for i in (0..plan.len()).filter(|&i| group(objects[i].kind) == g) {
+            let mut cur = i;
+            while !done[cur] {
+                chain.push(cur);
+                done[cur] = true;
+                match plan[cur].base {
+                    Some(b) => cur = b,
+                    None => break,
+                }
             }
+            out.extend(chain.drain(..).rev());
         }
-        out.extend(chain.drain(..).rev());
     }
     out
 }

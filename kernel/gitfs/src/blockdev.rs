@@ -4,7 +4,11 @@
 //! [`BlockDevice::read_at`] at any offset and length: the sector-aligned middle of a
 //! read goes straight into the caller's buffer in requests of up to
 //! [`SectorDisk::max_request`] bytes, and unaligned heads and tails (object headers,
-//! small reads) go through a small cache of 4 KiB blocks.
+//! small reads) go through a small cache of 4 KiB blocks. While the reader says its
+//! reads are sequential ([`BlockDevice::set_sequential`]), small reads come from a
+//! read-ahead window of one whole request: each device request costs about 0.1 ms
+//! under QEMU TCG whatever its size, and the boot's 11,000 tree reads of a
+//! million-file image took 21,000 of them (2 s of 6.4) without it.
 
 use gitfs_format::{BlockDevice, Error, Result};
 
@@ -31,11 +35,21 @@ struct Slot {
     data: Box<[u8; CACHE_BLOCK]>,
 }
 
-/// [`BlockDevice`] over a [`SectorDisk`] with a small cache for partial sectors.
+/// A run of the disk read ahead, for sequential reads.
+struct Window {
+    start: u64,
+    len: usize,
+    data: Vec<u8>,
+}
+
+/// [`BlockDevice`] over a [`SectorDisk`] with a small cache for partial sectors and,
+/// while reads are sequential, a read-ahead window.
 pub struct CachedDisk<S> {
     disk: S,
     slots: Vec<Slot>,
     next_victim: usize,
+    sequential: bool,
+    window: Option<Window>,
 }
 
 impl<S: SectorDisk> CachedDisk<S> {
@@ -44,7 +58,41 @@ impl<S: SectorDisk> CachedDisk<S> {
             disk,
             slots: Vec::with_capacity(CACHE_SLOTS),
             next_victim: 0,
+            sequential: false,
+            window: None,
         }
+    }
+
+    /// Largest device request, in whole sectors.
+    fn max_request(&self) -> usize {
+        (self.disk.max_request() / SECTOR * SECTOR).max(SECTOR)
+    }
+
+    /// Serves a read of at most one device request from the read-ahead window,
+    /// refilled from the read's sector when the read is not inside it: a run of small
+    /// adjacent reads (a tree object each, at boot) costs one request per window, not
+    /// two or three each. `false` for a larger read, which goes straight to the disk.
+    fn read_from_window(&mut self, offset: u64, buf: &mut [u8]) -> Result<bool> {
+        let end = offset + buf.len() as u64;
+        let inside = |w: &Window| offset >= w.start && end <= w.start + w.len as u64;
+        if !self.window.as_ref().is_some_and(inside) {
+            let max = self.max_request();
+            let start = offset / SECTOR as u64 * SECTOR as u64;
+            if end - start > max as u64 {
+                return Ok(false);
+            }
+            // `len()` is whole sectors and `end` lies within it.
+            let len = (self.len() - start).min(max as u64) as usize;
+            let mut data = self.window.take().map(|w| w.data).unwrap_or_default();
+            data.resize(max, 0);
+            self.disk
+                .read_sectors(start / SECTOR as u64, &mut data[..len])?;
+            self.window = Some(Window { start, len, data });
+        }
+        let w = self.window.as_ref().ok_or(Error::Io)?;
+        let at = (offset - w.start) as usize;
+        buf.copy_from_slice(&w.data[at..at + buf.len()]);
+        Ok(true)
     }
 
     pub fn inner(&self) -> &S {
@@ -103,7 +151,10 @@ impl<S: SectorDisk> BlockDevice for CachedDisk<S> {
         if end > self.len() {
             return Err(Error::Truncated);
         }
-        let max = (self.disk.max_request() / SECTOR * SECTOR).max(SECTOR);
+        if self.sequential && self.read_from_window(offset, buf)? {
+            return Ok(());
+        }
+        let max = self.max_request();
         let mut pos = offset;
         let mut done = 0usize;
         while done < buf.len() {
@@ -124,6 +175,14 @@ impl<S: SectorDisk> BlockDevice for CachedDisk<S> {
             }
         }
         Ok(())
+    }
+
+    fn set_sequential(&mut self, on: bool) {
+        self.sequential = on;
+        if !on {
+            // The window's memory goes back; random reads use the block cache.
+            self.window = None;
+        }
     }
 }
 
@@ -215,6 +274,44 @@ mod tests {
             d.read_at(off, &mut b).unwrap();
         }
         assert_eq!(d.inner().requests, vec![(0, CACHE_BLOCK)]);
+    }
+
+    #[test]
+    fn sequential_small_reads_share_read_ahead_requests() {
+        let len = 300 * SECTOR;
+        let want = pattern(len);
+        let mut d = disk(len, 16 * SECTOR);
+        d.set_sequential(true);
+        // Adjacent entries of odd sizes, as tree objects lie in a PACK, then one
+        // step back (a tree met twice), one larger than a request, and the end.
+        let mut reads = Vec::new();
+        let mut off = 37usize;
+        for i in 0..60 {
+            let n = 200 + (i * 131) % 1500;
+            reads.push((off, n));
+            off += n;
+        }
+        reads.push((1000, 300));
+        reads.push((5000, 20 * SECTOR));
+        reads.push((len - 10, 10));
+        for &(off, n) in &reads {
+            let mut buf = vec![0u8; n];
+            d.read_at(off as u64, &mut buf).unwrap();
+            assert_eq!(buf, want[off..off + n], "offset {off} len {n}");
+        }
+        // 60 reads over about 50 KiB in 8 KiB windows: a request per window, and
+        // none larger than the device takes.
+        let reqs = &d.inner().requests;
+        assert!(reqs.len() <= 14, "{reqs:?}");
+        assert!(reqs.iter().all(|&(_, n)| n <= 16 * SECTOR), "{reqs:?}");
+        // Back to random reads: the block cache again, the window let go.
+        d.set_sequential(false);
+        assert!(d.window.is_none());
+        let before = d.inner().requests.len();
+        let mut b = [0u8; 10];
+        d.read_at(70_000, &mut b).unwrap();
+        assert_eq!(b[..], want[70_000..70_010]);
+        assert_eq!(d.inner().requests[before..], [(136, CACHE_BLOCK)]);
     }
 
     #[test]

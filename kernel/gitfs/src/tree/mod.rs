@@ -130,7 +130,7 @@ pub struct Tree {
 impl Tree {
     pub const ROOT: NodeId = 0;
 
-    /// Reads every tree object once (SHA-1 checked), breadth first, without recursion.
+    /// Reads every tree object once (SHA-1 checked), without recursion.
     pub fn build<D: BlockDevice>(image: &mut Image<D>) -> Result<Tree, TreeError> {
         Self::build_with_limit(image, DEFAULT_MAX_NODES)
     }
@@ -159,19 +159,37 @@ impl Tree {
             counts: Counts::default(),
         };
         let max_nodes = max_nodes.min(u32::MAX as usize);
-        // Breadth first: children are appended at the end, so every directory's
-        // children are contiguous and the loop visits each directory exactly once.
-        let mut i = 0usize;
-        while i < t.nodes.len() {
-            if t.nodes[i].kind == kind_code(EntryMode::Tree) {
-                t.expand(image, i, max_nodes)?;
-            }
-            i += 1;
-        }
+        image.device_mut().set_sequential(true);
+        let built = t.expand_all(image, max_nodes);
+        image.device_mut().set_sequential(false);
+        built?;
         t.nodes.shrink_to_fit();
         t.names.shrink_to_fit();
         t.submodules.shrink_to_fit();
         Ok(t)
+    }
+
+    /// Expands every directory once, depth first with subdirectories in name order:
+    /// the imager writes trees in that order, one after another, so the reads are
+    /// adjacent on the disk. A directory's children are appended together when it is
+    /// expanded, so they stay contiguous.
+    fn expand_all<D: BlockDevice>(
+        &mut self,
+        image: &mut Image<D>,
+        max_nodes: usize,
+    ) -> Result<(), TreeError> {
+        let mut pending = vec![Self::ROOT as usize];
+        while let Some(dir) = pending.pop() {
+            self.expand(image, dir, max_nodes)?;
+            let d = &self.nodes[dir];
+            let kids = d.first as usize..(d.first + d.count) as usize;
+            let nodes = &self.nodes;
+            pending.extend(
+                kids.rev()
+                    .filter(|&k| nodes[k].kind == kind_code(EntryMode::Tree)),
+            );
+        }
+        Ok(())
     }
 
     fn expand<D: BlockDevice>(

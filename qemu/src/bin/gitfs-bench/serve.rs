@@ -44,8 +44,9 @@ pub struct Opts {
     imager: Option<PathBuf>,
 }
 
-/// Bumped when the generated content changes, so cached images are remade.
-const GENERATION: u32 = 1;
+/// Bumped when the generated content or the image layout changes, so cached images
+/// are remade (2: trees written together, before the blobs).
+const GENERATION: u32 = 2;
 
 pub fn run(opts: &Opts, base: &VmConfig) -> Result<()> {
     let root = artifacts::repo_root();

@@ -44,6 +44,17 @@ fn prefix(id: &[u8]) -> u64 {
     u64::from_be_bytes(k)
 }
 
+/// Orders two 20-byte ids as their bytes do, eight bytes at a time: the byte-wise
+/// compare of a slice was a loop per byte, run for every tree entry at boot.
+fn cmp_ids(a: &[u8], b: &[u8]) -> core::cmp::Ordering {
+    let word = |id: &[u8], at: usize| prefix(&id[at..]);
+    let tail = |id: &[u8]| u32::from_be_bytes([id[16], id[17], id[18], id[19]]);
+    word(a, 0)
+        .cmp(&word(b, 0))
+        .then_with(|| word(a, 8).cmp(&word(b, 8)))
+        .then_with(|| tail(a).cmp(&tail(b)))
+}
+
 fn be32(b: &[u8], at: usize) -> Result<u32> {
     let s = b
         .get(at..at.checked_add(4).ok_or(Error::Truncated)?)
@@ -180,7 +191,7 @@ impl Index {
                 if id[0] as usize != b {
                     return Err(Error::BadIdx("fanout does not match ids"));
                 }
-                if pos > 0 && self.id_bytes(pos - 1)? >= id {
+                if pos > 0 && cmp_ids(self.id_bytes(pos - 1)?, id).is_ge() {
                     return Err(Error::BadIdx("ids not sorted"));
                 }
             }
@@ -240,7 +251,7 @@ impl Index {
         let key = prefix(&id.0);
         let order_at = |pos: usize| -> Option<core::cmp::Ordering> {
             let cur = self.id_bytes(pos).ok()?;
-            Some(prefix(cur).cmp(&key).then_with(|| cur.cmp(&id.0[..])))
+            Some(prefix(cur).cmp(&key).then_with(|| cmp_ids(cur, &id.0)))
         };
         if hi > lo.saturating_add(16) {
             let (lo_key, hi_key) = (self.key_at(lo)?, self.key_at(hi - 1)?);
@@ -517,6 +528,30 @@ mod tests {
         assert_eq!(idx.lookup(&object_id(ObjectKind::Tree, b"absent")), None);
         assert_eq!(idx.id_at(500), None);
         assert_eq!(idx.offset_at(u32::MAX), None);
+    }
+
+    #[test]
+    fn ids_order_as_their_bytes() {
+        let mut x: u64 = 7;
+        let mut id = || {
+            let mut b = [0u8; 20];
+            for v in b.iter_mut() {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Few distinct bytes, so that pairs often share long prefixes.
+                *v = (x >> 62) as u8;
+            }
+            b
+        };
+        for i in 0..20_000 {
+            let (a, mut b) = (id(), id());
+            if i % 2 == 0 {
+                b[..12].copy_from_slice(&a[..12]);
+            }
+            assert_eq!(cmp_ids(&a, &b), a.cmp(&b), "{a:?} {b:?}");
+            assert!(cmp_ids(&a, &a).is_eq());
+        }
     }
 
     #[test]

@@ -25,8 +25,54 @@ fn hex_id(v: &[u8]) -> Result<ObjectId> {
 /// `..`, without `/` or NUL. Git never writes another; a tree that holds one would lead
 /// a checkout or an export outside its directory.
 pub fn is_plain_name(name: &[u8]) -> bool {
-    !name.is_empty() && name != b"." && name != b".." && !name.iter().any(|&b| b == b'/' || b == 0)
+    if name.is_empty() || name == b"." || name == b".." {
+        return false;
+    }
+    // Eight bytes at a time: this runs for every entry of every tree at boot.
+    let mut words = name.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        if has_zero_byte(w) || has_zero_byte(w ^ (ONES * u64::from(b'/'))) {
+            return false;
+        }
+    }
+    !words.remainder().iter().any(|&b| b == b'/' || b == 0)
 }
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Flags (0x80) the zero bytes of `w`, exact up to and including the lowest one; the
+/// result is 0 exactly when `w` has none.
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & (ONES << 7)
+}
+
+fn has_zero_byte(w: u64) -> bool {
+    zero_bytes(w) != 0
+}
+
+/// Where the first zero byte of `s` is, eight bytes at a time (the end of every name
+/// of every tree entry).
+fn find_zero(s: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(w) = s.get(at..at + 8) {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let z = zero_bytes(w);
+        if z != 0 {
+            return Some(at + z.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    s[at..].iter().position(|&b| b == 0).map(|i| at + i)
+}
+
+/// The modes git writes, with the space after, read without parsing digits.
+const COMMON_MODES: [(&[u8], u32); 4] = [
+    (b"100644 ", 0o100644),
+    (b"40000 ", 0o40000),
+    (b"100755 ", 0o100755),
+    (b"120000 ", 0o120000),
+];
 
 pub fn signature_time(sig: &[u8]) -> Option<u64> {
     let after = sig
@@ -174,6 +220,29 @@ impl<'a> TreeIter<'a> {
 
     fn parse_one(&mut self) -> Result<TreeEntryRef<'a>> {
         let data = self.rest;
+        let common = COMMON_MODES
+            .iter()
+            .find(|(spelled, _)| data.starts_with(spelled));
+        let (mode, after) = match common {
+            Some(&(spelled, mode)) => (mode, &data[spelled.len()..]),
+            None => Self::parse_mode(data)?,
+        };
+        let nul = find_zero(after).ok_or(Error::BadObject("tree entry without name end"))?;
+        let name = &after[..nul];
+        if name.is_empty() {
+            return Err(Error::BadObject("empty tree entry name"));
+        }
+        let id_bytes = after
+            .get(nul + 1..nul + 21)
+            .ok_or(Error::BadObject("truncated tree entry id"))?;
+        let id =
+            ObjectId::from_slice(id_bytes).ok_or(Error::BadObject("truncated tree entry id"))?;
+        self.rest = &after[nul + 21..];
+        Ok(TreeEntryRef { mode, name, id })
+    }
+
+    /// An entry's octal mode and what follows its space.
+    fn parse_mode(data: &'a [u8]) -> Result<(u32, &'a [u8])> {
         let sp = data
             .iter()
             .position(|&b| b == b' ')
@@ -189,22 +258,7 @@ impl<'a> TreeIter<'a> {
             }
             mode = mode * 8 + u32::from(d - b'0');
         }
-        let after = &data[sp + 1..];
-        let nul = after
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(Error::BadObject("tree entry without name end"))?;
-        let name = &after[..nul];
-        if name.is_empty() {
-            return Err(Error::BadObject("empty tree entry name"));
-        }
-        let id_bytes = after
-            .get(nul + 1..nul + 21)
-            .ok_or(Error::BadObject("truncated tree entry id"))?;
-        let id =
-            ObjectId::from_slice(id_bytes).ok_or(Error::BadObject("truncated tree entry id"))?;
-        self.rest = &after[nul + 21..];
-        Ok(TreeEntryRef { mode, name, id })
+        Ok((mode, &data[sp + 1..]))
     }
 }
 
@@ -263,6 +317,52 @@ mod tests {
         }
     }
     use alloc::vec;
+
+    /// The word-at-a-time scans against the plain byte loops they replace, with the
+    /// byte looked for at every position of names of every length up to 40.
+    #[test]
+    fn word_scans_match_byte_loops() {
+        let plain = |n: &[u8]| {
+            !n.is_empty() && n != b"." && n != b".." && !n.iter().any(|&b| b == b'/' || b == 0)
+        };
+        for len in 0..40 {
+            for at in 0..=len {
+                for (put, fill) in [
+                    (0u8, b'a'),
+                    (b'/', b'z'),
+                    (0, 0xff),
+                    (b'/', 0x01),
+                    (0x80, 0x2e),
+                ] {
+                    let mut name = vec![fill; len];
+                    if at < len {
+                        name[at] = put;
+                    }
+                    assert_eq!(is_plain_name(&name), plain(&name), "{name:?}");
+                    let zero = name.iter().position(|&b| b == 0);
+                    assert_eq!(find_zero(&name), zero, "{name:?}");
+                    // A second zero after the first must not move the answer.
+                    name.push(0);
+                    assert_eq!(find_zero(&name), zero.or(Some(len)), "{name:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uncommon_modes_parse_as_digits() {
+        for (spelled, mode) in [("100664", 0o100664), ("040000", 0o40000), ("644", 0o644)] {
+            let mut t = spelled.as_bytes().to_vec();
+            t.extend_from_slice(b" name\0");
+            t.extend_from_slice(&[9; 20]);
+            let e = parse_tree(&t).unwrap();
+            assert_eq!(
+                (e[0].mode, &e[0].name[..]),
+                (mode, &b"name"[..]),
+                "{spelled}"
+            );
+        }
+    }
 
     #[test]
     fn commit_with_extra_headers() {

@@ -260,11 +260,17 @@ impl Tree {
         let name =
             |n: &Node| &names[n.name_off as usize..n.name_off as usize + n.name_len as usize];
         let kids = &mut self.nodes[first..];
-        kids.sort_unstable_by(|a, b| name(a).cmp(name(b)));
-        let dup = kids
-            .windows(2)
-            .find(|w| name(&w[0]) == name(&w[1]))
-            .map(|w| String::from_utf8_lossy(name(&w[0])).into_owned());
+        // Git's order is byte order but for directories (compared as if their names
+        // ended in '/'), so most trees are in order already, and one pass says so.
+        // Strictly increasing: sorted, and no name twice.
+        let dup = if kids.windows(2).all(|w| name(&w[0]) < name(&w[1])) {
+            None
+        } else {
+            kids.sort_unstable_by(|a, b| name(a).cmp(name(b)));
+            kids.windows(2)
+                .find(|w| name(&w[0]) == name(&w[1]))
+                .map(|w| String::from_utf8_lossy(name(&w[0])).into_owned())
+        };
         if let Some(dup) = dup {
             return Err(TreeError::BadEntry {
                 dir: String::from_utf8_lossy(&self.path(dir as NodeId)).into_owned(),
@@ -493,6 +499,37 @@ mod tests {
         assert_eq!(t.lookup(b"README/x"), Err(LookupError::NotADirectory));
         assert_eq!(t.lookup(b"README/"), Err(LookupError::NotADirectory));
         assert_eq!(t.lookup(b"link/x"), Err(LookupError::NotADirectory));
+    }
+
+    /// Git never writes a name twice in a tree; a crafted one is refused whether the
+    /// twins are adjacent or not.
+    #[test]
+    fn duplicate_names_are_refused() {
+        let repo = testimage::Repo::new(&[Entry::file("a", b"x")]).unwrap();
+        let blob = repo.git_text(&["rev-parse", "HEAD:a"]).unwrap();
+        let blob = ObjectId::from_hex(blob.trim().as_bytes()).unwrap();
+        for names in [&["a", "a"][..], &["x", "a", "x"]] {
+            let mut raw = Vec::new();
+            for n in names {
+                raw.extend_from_slice(format!("100644 {n}\0").as_bytes());
+                raw.extend_from_slice(&blob.0);
+            }
+            let hash = ["hash-object", "-t", "tree", "--literally", "-w", "--stdin"];
+            let tree = repo.git(&hash, Some(&raw)).unwrap();
+            let tree = String::from_utf8(tree).unwrap();
+            let commit = repo
+                .git_text(&["commit-tree", tree.trim(), "-m", "twins"])
+                .unwrap();
+            repo.git(&["update-ref", "refs/heads/main", commit.trim()], None)
+                .unwrap();
+            let mut img = Image::open(repo.image().unwrap()).unwrap();
+            match Tree::build(&mut img) {
+                Err(TreeError::BadEntry { name, why, .. }) => {
+                    assert_eq!((name.as_str(), why), (names[0], "duplicate name"))
+                }
+                other => panic!("{names:?}: {:?}", other.map(|t| t.len())),
+            }
+        }
     }
 
     #[test]

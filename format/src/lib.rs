@@ -35,6 +35,6 @@ pub use image::{CacheStats, Image, Object, VerifyReport};
 pub use object::{
     is_plain_name, signature_time, Commit, EntryMode, TreeEntry, TreeEntryRef, TreeIter,
 };
-pub use oid::{object_id, ObjectId, ObjectKind};
+pub use oid::{object_id, write_header, ObjectId, ObjectKind};
 pub use pack::{EntryHeader, EntryKind};
 pub use scan::{PackScan, ScannedEntry};

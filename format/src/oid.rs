@@ -99,7 +99,9 @@ pub fn object_id(kind: ObjectKind, data: &[u8]) -> ObjectId {
     ObjectId(h.digest().bytes())
 }
 
-fn write_header(buf: &mut [u8; 32], kind: ObjectKind, len: usize) -> usize {
+/// Writes the header Git hashes before an object's bytes, `"<kind> <len>\0"`, to
+/// `buf`; returns its length. No allocation: ids are taken of every object.
+pub fn write_header(buf: &mut [u8; 32], kind: ObjectKind, len: usize) -> usize {
     let name = kind.as_str().as_bytes();
     buf[..name.len()].copy_from_slice(name);
     let mut n = name.len();

@@ -8,8 +8,9 @@ use sha1::{Digest, Sha1};
 /// The Git id of an object: SHA-1 over `"<kind> <len>\0"` followed by the data.
 pub fn object_id(kind: ObjectKind, data: &[u8]) -> ObjectId {
     let mut h = Sha1::new();
-    h.update(kind.as_str().as_bytes());
-    h.update(format!(" {}\0", data.len()).as_bytes());
+    let mut head = [0u8; 32];
+    let n = gitfs_format::write_header(&mut head, kind, data.len());
+    h.update(&head[..n]);
     h.update(data);
     ObjectId::from_slice(&h.finalize()).unwrap_or_else(|| unreachable!("SHA-1 is 20 bytes"))
 }

@@ -6,9 +6,10 @@
 //! [`SectorDisk::max_request`] bytes, and unaligned heads and tails (object headers,
 //! small reads) go through a small cache of 4 KiB blocks. While the reader says its
 //! reads are sequential ([`BlockDevice::set_sequential`]), small reads come from a
-//! read-ahead window of one whole request: each device request costs about 0.1 ms
-//! under QEMU TCG whatever its size, and the boot's 11,000 tree reads of a
-//! million-file image took 21,000 of them (2 s of 6.4) without it.
+//! read-ahead window of one whole request. Under QEMU TCG a request of 4 KiB costs
+//! about 0.1 ms and one of 256 KiB 0.4 ms: the boot's 11,000 tree reads of a
+//! million-file image took 21,000 small requests (2 s of 6.4) without the window, 353
+//! (0.14 s) with it.
 
 use gitfs_format::{BlockDevice, Error, Result};
 

@@ -292,6 +292,13 @@ fn std_fs_reads_seeks_metadata_and_errors() {
     let want: Vec<String> = files.iter().map(|p| sha1_hex(&blob(&f.repo, p))).collect();
     let got = ask(&format!("threads\t8\t3\t{}", files.join("\t")));
     assert_eq!(got, format!("ok {}", want.join(" ")));
+    // Four threads reading one descriptor: its position is shared, so their chunks
+    // tile the file, each range once (the app matches them against `fs::read`,
+    // checked against git above).
+    assert_eq!(
+        ask(&format!("shared\t4\t4099\t{BIG}")),
+        format!("ok chunks={} bytes={}", big.len().div_ceil(4099), big.len())
+    );
 
     assert_eq!(vm.stop().expect("stop"), gitfs_qemu::Exit::Success);
     assert_gone(pid);

@@ -6,8 +6,8 @@
 //! Requests: `read P`, `seek P OPS` (OPS: `s|c|e<offset>:<len>` comma-separated: seek
 //! from start, current or end, then read up to len), `stat P`, `lstat P`, `fstat P`,
 //! `ls P`, `exists P`, `readlink P`, `writes P` (every changing call on P), `tmp` (the
-//! kernel's own /tmp and /proc still work), `threads N ROUNDS P...`, `bench ROUNDS`,
-//! `quit`.
+//! kernel's own /tmp and /proc still work), `threads N ROUNDS P...`, `shared N CHUNK P`,
+//! `bench ROUNDS`, `quit`.
 
 // On the host (clippy, tests) the benchmark, which needs the mounted volume, is out.
 #![cfg_attr(not(target_os = "hermit"), allow(unused))]
@@ -98,6 +98,7 @@ fn answer(root: &Path, args: &[&str]) -> io::Result<String> {
             ))
         }
         "threads" => threads(root, args),
+        "shared" => shared(&path(3)?, args),
         "bench" => bench(root, arg(args, 1)?.parse().unwrap_or(1)),
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -225,6 +226,56 @@ fn threads(root: &Path, args: &[&str]) -> io::Result<String> {
         out.push(h.join().map_err(|_| io::Error::other("thread panicked"))??);
     }
     Ok(out.join(" "))
+}
+
+/// `shared N CHUNK P`: N threads read one open descriptor of P, CHUNK bytes per call,
+/// until the end. The descriptor's position is shared, so the chunks must tile the
+/// file: each equal to one CHUNK-aligned range of it (as `fs::read` gives it), every
+/// range read once. `ok chunks=K bytes=B`, or what went wrong.
+fn shared(path: &Path, args: &[&str]) -> io::Result<String> {
+    let n: usize = arg(args, 1)?.parse().map_err(|_| io::ErrorKind::InvalidInput)?;
+    let chunk: usize = arg(args, 2)?.parse().map_err(|_| io::ErrorKind::InvalidInput)?;
+    if n == 0 || chunk == 0 {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    let file = std::sync::Arc::new(File::open(path)?);
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let file = file.clone();
+            std::thread::spawn(move || -> io::Result<Vec<Vec<u8>>> {
+                let mut got = Vec::new();
+                loop {
+                    let mut buf = vec![0u8; chunk];
+                    let k = (&*file).read(&mut buf)?;
+                    if k == 0 {
+                        return Ok(got);
+                    }
+                    buf.truncate(k);
+                    got.push(buf);
+                }
+            })
+        })
+        .collect();
+    let mut chunks = Vec::new();
+    for h in handles {
+        chunks.extend(h.join().map_err(|_| io::Error::other("thread panicked"))??);
+    }
+    let whole = fs::read(path)?;
+    let ranges: std::collections::HashMap<&[u8], usize> =
+        whole.chunks(chunk).enumerate().map(|(i, c)| (c, i)).collect();
+    let mut seen = vec![false; whole.len().div_ceil(chunk)];
+    for c in &chunks {
+        match ranges.get(&c[..]) {
+            Some(&i) if !seen[i] => seen[i] = true,
+            Some(&i) => return Ok(format!("err range {i} read twice")),
+            None => return Ok(format!("err a chunk of {} bytes is no range", c.len())),
+        }
+    }
+    if let Some(i) = seen.iter().position(|s| !s) {
+        return Ok(format!("err range {i} never read"));
+    }
+    let bytes: usize = chunks.iter().map(Vec::len).sum();
+    Ok(format!("ok chunks={} bytes={bytes}", chunks.len()))
 }
 
 /// Every file read through std::fs and through the library directly, in this boot:

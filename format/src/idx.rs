@@ -251,7 +251,7 @@ impl Index {
         let key = prefix(&id.0);
         let order_at = |pos: usize| -> Option<core::cmp::Ordering> {
             let cur = self.id_bytes(pos).ok()?;
-            Some(prefix(cur).cmp(&key).then_with(|| cmp_ids(cur, &id.0)))
+            Some(cmp_ids(cur, &id.0))
         };
         if hi > lo.saturating_add(16) {
             let (lo_key, hi_key) = (self.key_at(lo)?, self.key_at(hi - 1)?);

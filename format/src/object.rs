@@ -31,7 +31,7 @@ pub fn is_plain_name(name: &[u8]) -> bool {
     // Eight bytes at a time: this runs for every entry of every tree at boot.
     let mut words = name.chunks_exact(8);
     for w in &mut words {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let w = le_word(w);
         if has_zero_byte(w) || has_zero_byte(w ^ (ONES * u64::from(b'/'))) {
             return false;
         }
@@ -40,6 +40,11 @@ pub fn is_plain_name(name: &[u8]) -> bool {
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The first eight bytes of `w`, the first one lowest.
+fn le_word(w: &[u8]) -> u64 {
+    u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+}
 
 /// Flags (0x80) the zero bytes of `w`, exact up to and including the lowest one; the
 /// result is 0 exactly when `w` has none.
@@ -56,8 +61,7 @@ fn has_zero_byte(w: u64) -> bool {
 fn find_zero(s: &[u8]) -> Option<usize> {
     let mut at = 0;
     while let Some(w) = s.get(at..at + 8) {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        let z = zero_bytes(w);
+        let z = zero_bytes(le_word(w));
         if z != 0 {
             return Some(at + z.trailing_zeros() as usize / 8);
         }

@@ -162,7 +162,8 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
         })
         .collect();
     by_offset.sort();
-    let rank = |t: &str| ["commit", "tree", "blob"].iter().position(|k| *k == t);
+    const KINDS: [&str; 3] = ["commit", "tree", "blob"];
+    let rank = |t: &str| KINDS.iter().position(|k| *k == t);
     let ranks: Vec<_> = by_offset
         .iter()
         .map(|(_, t)| rank(t).expect("object type"))
@@ -171,18 +172,13 @@ fn check_against_git(repo: &Path, image: &Path, tree_ish: &str, work: &Path) {
         ranks.windows(2).all(|w| w[0] <= w[1]),
         "pack order: {by_offset:?}"
     );
-    let counts: Vec<u64> = ["commit", "tree", "blob"]
+    let counts: Vec<u64> = KINDS
         .iter()
         .map(|k| info["kinds"][k]["count"].as_u64().expect("count"))
         .collect();
     for (r, want) in counts.iter().enumerate() {
         let got = ranks.iter().filter(|&&x| x == r).count() as u64;
-        assert_eq!(
-            got,
-            *want,
-            "{} objects in the pack",
-            ["commit", "tree", "blob"][r]
-        );
+        assert_eq!(got, *want, "{} objects in the pack", KINDS[r]);
     }
 
     // verify passes and names the commit.
